@@ -1,0 +1,209 @@
+"""Explainer inputs: NumPy arrays, tensors or a ``tf.data.Dataset``, validated and batched.
+
+Inputs are handled as a *flat* list of arrays (one per model input, in
+``tf.nest.flatten`` order) plus the structure to pack them back into (a single
+array, a list or a dict), so single- and multi-input models share one code path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_viz._model import declared_inputs
+
+_SINGLE = object()  # structure marker: the model takes one tensor
+
+
+@dataclasses.dataclass
+class Batch:
+    """A slice of the inputs, ready for a compiled explainer function."""
+
+    inputs: list[np.ndarray]
+    labels: np.ndarray | None
+    offset: int  # index of the first sample within the whole call
+
+    @property
+    def size(self) -> int:
+        return int(self.inputs[0].shape[0])
+
+
+def pack(structure: Any, flat: list[Any]) -> Any:
+    """Rebuilds the user's input structure from a flat list."""
+    if structure is _SINGLE:
+        return flat[0]
+    return tf.nest.pack_sequence_as(structure, flat)
+
+
+def model_input_specs(model: keras.Model) -> list[tuple[tuple, str]] | None:
+    """``(shape, dtype)`` of each declared model input in flat order, if the model declares them."""
+    struct = getattr(model, "_inputs_struct", None)
+    flat = tf.nest.flatten(struct) if struct is not None else declared_inputs(model)
+    if not flat:
+        return None
+    return [(tuple(t.shape), str(t.dtype)) for t in flat]
+
+
+class Inputs:
+    """Validated explainer inputs that can be iterated in batches.
+
+    Args:
+        inputs: array/tensor, list/tuple/dict of them (multi-input models), or a
+            ``tf.data.Dataset`` yielding ``x`` or ``(x, y)`` / ``(x, y, sample_weight)``.
+        model: the model the inputs are for (used to check shapes and dtypes).
+        argument: the argument name used in error messages.
+    """
+
+    def __init__(self, inputs: Any, model: keras.Model, argument: str = "inputs"):
+        self.argument = argument
+        self.specs = model_input_specs(model)
+        self.dataset = inputs if isinstance(inputs, tf.data.Dataset) else None
+        if self.dataset is None:
+            self.structure, flat = self._split_structure(inputs)
+            self.arrays = [self._check_array(a, i) for i, a in enumerate(flat)]
+            self._check_counts(self.arrays)
+            self.count: int | None = int(self.arrays[0].shape[0])
+        else:
+            self.structure = None
+            self.arrays = []
+            self.count = None
+
+    # -- structure -------------------------------------------------------------
+
+    def _split_structure(self, inputs: Any) -> tuple[Any, list[Any]]:
+        if isinstance(inputs, dict):
+            return {key: None for key in inputs}, tf.nest.flatten(dict(inputs))
+        if (
+            isinstance(inputs, (list, tuple))
+            and inputs
+            and all(isinstance(v, (np.ndarray, tf.Tensor)) for v in inputs)
+        ):
+            n_inputs = None if self.specs is None else len(self.specs)
+            if n_inputs == 1 and len(inputs) == 1:
+                return _SINGLE, [inputs[0]]
+            if n_inputs is None or n_inputs > 1:
+                return [None] * len(inputs), list(inputs)
+        return _SINGLE, [inputs]
+
+    # -- validation ------------------------------------------------------------
+
+    def _name(self, index: int) -> str:
+        return self.argument if self.structure is _SINGLE else f"{self.argument}[{index}]"
+
+    def _check_array(self, value: Any, index: int) -> np.ndarray:
+        name = self._name(index)
+        if isinstance(value, tf.Tensor):
+            value = value.numpy()
+        if isinstance(value, (tf.RaggedTensor, tf.SparseTensor)):
+            raise TypeError(f"`{name}` must be a dense array; received {type(value).__name__}.")
+        try:
+            array = np.asarray(value)
+        except (ValueError, TypeError) as error:
+            raise TypeError(f"`{name}` could not be read as an array: {error}") from error
+        if array.dtype == object or array.dtype.kind not in "fiu":
+            raise TypeError(
+                f"`{name}` has dtype {array.dtype}; explainers take floating-point (or integer "
+                f"pixel) arrays."
+            )
+        if array.ndim < 2:
+            raise ValueError(
+                f"`{name}` has shape {array.shape}: expected a batch (N, ...) with at least 2 "
+                f"axes; add a batch axis, e.g. `{self.argument}[None]`."
+            )
+        if array.shape[0] == 0:
+            raise ValueError(f"`{name}` is an empty batch (shape {array.shape}).")
+        spec = self._spec(index)
+        if spec is not None:
+            self._check_shape(array.shape, spec, name)
+        array = array.astype(np.float32, copy=False)
+        finite = np.isfinite(array)
+        if not finite.all():
+            bad = np.argwhere(~finite)
+            raise ValueError(
+                f"`{name}` contains {len(bad)} NaN or infinite value(s) (first at index "
+                f"{tuple(int(i) for i in bad[0])}); explanations of non-finite inputs are "
+                f"meaningless."
+            )
+        return array
+
+    def _spec(self, index: int):
+        if self.specs is None:
+            return None
+        if index >= len(self.specs):
+            return None
+        return self.specs[index]
+
+    def _check_shape(self, shape: tuple, spec: tuple[tuple, str], name: str) -> None:
+        expected, dtype = spec
+        if not ("float" in dtype or dtype.startswith("bfloat")):
+            raise TypeError(
+                f"The model input for `{name}` has dtype {dtype}: gradients and occlusion "
+                f"need a floating-point input. For token inputs, explain with respect to an "
+                f"embedding layer's output instead."
+            )
+        if len(shape) != len(expected) or any(
+            e is not None and e != s for s, e in zip(shape[1:], expected[1:])
+        ):
+            raise ValueError(
+                f"`{name}` has shape {tuple(shape)} but the model expects "
+                f"{tuple(expected)} (None = any size)."
+            )
+
+    def _check_counts(self, arrays: list[np.ndarray]) -> None:
+        if self.specs is not None and len(arrays) != len(self.specs):
+            raise ValueError(
+                f"`{self.argument}` has {len(arrays)} array(s) but the model takes "
+                f"{len(self.specs)} input(s)."
+            )
+        counts = {int(a.shape[0]) for a in arrays}
+        if len(counts) > 1:
+            raise ValueError(
+                f"The arrays in `{self.argument}` have different numbers of samples: "
+                f"{[int(a.shape[0]) for a in arrays]}."
+            )
+
+    # -- batching --------------------------------------------------------------
+
+    def batches(self, batch_size: int) -> Iterator[Batch]:
+        """Yields validated batches of at most ``batch_size`` samples."""
+        if self.dataset is None:
+            for start in range(0, self.count, batch_size):
+                yield Batch([a[start : start + batch_size] for a in self.arrays], None, start)
+            return
+        offset = 0
+        for element in self.dataset:
+            x, labels = self._split_element(element)
+            if self.structure is None:
+                self.structure, _ = self._split_structure(x)
+            arrays = [self._check_array(a, i) for i, a in enumerate(_flat(x))]
+            self._check_counts(arrays)
+            if labels is not None:
+                labels = np.asarray(labels)
+            for start in range(0, arrays[0].shape[0], batch_size):
+                part = [a[start : start + batch_size] for a in arrays]
+                part_labels = None if labels is None else labels[start : start + batch_size]
+                yield Batch(part, part_labels, offset)
+                offset += part[0].shape[0]
+        if offset == 0:
+            raise ValueError(f"`{self.argument}` is an empty dataset.")
+        self.count = offset
+
+    def _split_element(self, element: Any) -> tuple[Any, Any]:
+        """Keras' convention: a dataset yields ``x`` or ``(x, y)`` / ``(x, y, sample_weight)``."""
+        n_inputs = None if self.specs is None else len(self.specs)
+        if isinstance(element, tuple) and len(element) in (2, 3):
+            first = element[0]
+            if n_inputs in (None, 1) and tf.is_tensor(first):
+                return first, element[1]
+            if not tf.is_tensor(first):  # (x_structure, y)
+                return first, element[1]
+        return element, None
+
+
+def _flat(x: Any) -> list[Any]:
+    return tf.nest.flatten(x)

@@ -1,0 +1,443 @@
+"""Model access that works on every kind of Keras model.
+
+Everything here reaches inside a model *during its own forward pass*: a layer is
+found by name, path or index (nested models included), and its output is read by
+temporarily wrapping the layer's ``call`` while a function is traced. Building
+``keras.Model(model.inputs, layer.output)`` is deliberately avoided: it fails on
+Sequential models that were never called, on layers of nested models and on
+subclassed models.
+
+The wrapping is a scoped override: it is installed for the duration of a ``with``
+block (normally one ``tf.function`` trace) and removed in ``finally``, so the
+user's model object is left exactly as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import difflib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+LayerRef = "str | int | keras.layers.Layer"
+
+_MISSING = object()
+
+
+def check_backend() -> None:
+    """Raises a clear error unless Keras runs on the TensorFlow backend.
+
+    Raises:
+        ValueError: the Keras backend is not TensorFlow.
+    """
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise ValueError(
+            f"keras-viz explainers are built on tf.GradientTape and need the TensorFlow "
+            f"Keras backend, but Keras is running with backend={backend!r}. Set "
+            f"KERAS_BACKEND=tensorflow before importing keras."
+        )
+
+
+def check_model(model: Any, argument: str = "model") -> keras.Model:
+    """Checks that ``model`` is a Keras model (any kind)."""
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            f"`{argument}` must be a keras.Model (Sequential, functional or subclassed); "
+            f"received {type(model).__name__}: {model!r:.80}"
+        )
+    return model
+
+
+# --------------------------------------------------------------------------- layers
+
+
+def child_layers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
+    """Direct sub-layers of ``layer`` (the layers of a model, the cell of an RNN...)."""
+    children = layer._flatten_layers(include_self=False, recursive=False)
+    return [c for c in children if not isinstance(c, keras.layers.InputLayer)]
+
+
+def iter_layers(model: keras.layers.Layer, prefix: str = "") -> Iterator[tuple[str, keras.layers.Layer]]:
+    """Yields ``(path, layer)`` for every layer inside ``model``, depth first.
+
+    Paths join the names of enclosing layers with ``/``: ``"backbone/conv5_out"``.
+    """
+    for child in child_layers(model):
+        path = f"{prefix}{child.name}"
+        yield path, child
+        yield from iter_layers(child, prefix=path + "/")
+
+
+def is_container(layer: keras.layers.Layer) -> bool:
+    """True for layers that only run other layers (models, wrappers)."""
+    return bool(child_layers(layer))
+
+
+def layer_path(model: keras.Model, layer: keras.layers.Layer) -> str:
+    """The ``/``-joined path of ``layer`` inside ``model``."""
+    for path, candidate in iter_layers(model):
+        if candidate is layer:
+            return path
+    return layer.name
+
+
+def find_layer(model: keras.Model, layer: Any, *, argument: str = "layer") -> keras.layers.Layer:
+    """Finds a layer by name, path, index or identity, including inside nested models.
+
+    Args:
+        model: any Keras model.
+        layer: a layer name (searched at every depth), a path such as
+            ``"backbone/conv5_block3_out"``, an index into ``model.layers`` (negative
+            indices count from the end), or a layer object that belongs to ``model``.
+        argument: the argument name used in error messages.
+
+    Returns:
+        The layer object.
+
+    Raises:
+        ValueError: no layer, or more than one layer, matches.
+        TypeError: ``layer`` is of an unsupported type.
+    """
+    entries = list(iter_layers(model))
+    if isinstance(layer, keras.layers.Layer):
+        if any(candidate is layer for _, candidate in entries):
+            return layer
+        raise ValueError(
+            f"`{argument}`: layer {layer.name!r} does not belong to model {model.name!r}."
+        )
+    if isinstance(layer, (bool, np.bool_)) or not isinstance(layer, (str, int, np.integer)):
+        raise TypeError(
+            f"`{argument}` must be a layer name, path, index or layer object; "
+            f"received {type(layer).__name__}: {layer!r}"
+        )
+    if isinstance(layer, (int, np.integer)):
+        top = model.layers
+        if not -len(top) <= int(layer) < len(top):
+            raise ValueError(
+                f"`{argument}`={int(layer)} is out of range: model {model.name!r} has "
+                f"{len(top)} top-level layers (valid indices {-len(top)}..{len(top) - 1})."
+            )
+        return top[int(layer)]
+    by_path = [candidate for path, candidate in entries if path == layer]
+    if by_path:
+        return by_path[0]
+    by_name = [(path, candidate) for path, candidate in entries if candidate.name == layer]
+    if len(by_name) == 1:
+        return by_name[0][1]
+    if len(by_name) > 1:
+        paths = ", ".join(path for path, _ in by_name)
+        raise ValueError(
+            f"`{argument}`={layer!r} is ambiguous: several nested layers have that name "
+            f"({paths}). Pass the full path instead."
+        )
+    raise ValueError(unknown_layer_message(layer, [path for path, _ in entries], argument))
+
+
+def unknown_layer_message(name: str, paths: Sequence[str], argument: str, kind: str = "Layers") -> str:
+    """An error message for an unknown layer that lists the candidates."""
+    close = difflib.get_close_matches(name, paths, n=5, cutoff=0.5)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    shown = ", ".join(paths[:40]) + (f", ... ({len(paths)} in all)" if len(paths) > 40 else "")
+    return f"Unknown layer {name!r} (argument `{argument}`).{hint} {kind}: {shown}."
+
+
+# --------------------------------------------------------------------------- interception
+
+
+@contextlib.contextmanager
+def patched_attribute(obj: Any, name: str, value: Any) -> Iterator[None]:
+    """Sets ``obj.<name> = value`` for the block, restoring the instance dict exactly.
+
+    ``object.__setattr__`` bypasses Keras' attribute tracking, so the layer's tracked
+    state is not touched either.
+    """
+    previous = obj.__dict__.get(name, _MISSING)
+    object.__setattr__(obj, name, value)
+    try:
+        yield
+    finally:
+        if previous is _MISSING:
+            object.__delattr__(obj, name)
+        else:
+            object.__setattr__(obj, name, previous)
+
+
+OutputHook = Callable[[keras.layers.Layer, Any, tuple, dict], Any]
+
+
+@contextlib.contextmanager
+def intercept(layers: Sequence[keras.layers.Layer], hook: OutputHook) -> Iterator[None]:
+    """Routes every call of ``layers`` through ``hook(layer, outputs, args, kwargs)``.
+
+    The hook returns the outputs to hand on (usually unchanged). Used to record a
+    layer's output during the model's own forward pass; later features can use it to
+    replace one.
+    """
+    with contextlib.ExitStack() as stack:
+        for layer in dict.fromkeys(layers):  # unique, in order
+            stack.enter_context(patched_attribute(layer, "call", _hooked_call(layer, hook)))
+        yield
+
+
+def _hooked_call(layer: keras.layers.Layer, hook: OutputHook) -> Callable[..., Any]:
+    original = layer.call
+
+    def call(*args, **kwargs):
+        return hook(layer, original(*args, **kwargs), args, kwargs)
+
+    return call
+
+
+class LayerRecorder:
+    """Records the outputs of chosen layers during a forward pass.
+
+    Example:
+        >>> recorder = LayerRecorder([conv])
+        >>> with recorder.active():
+        ...     outputs = model(x)
+        >>> features = recorder.output(conv)
+    """
+
+    def __init__(self, layers: Sequence[keras.layers.Layer]):
+        self.layers = list(dict.fromkeys(layers))
+        self._outputs: dict[int, list[Any]] = {}
+
+    def _hook(self, layer, outputs, args, kwargs):
+        self._outputs.setdefault(id(layer), []).append(outputs)
+        return outputs
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator["LayerRecorder"]:
+        self._outputs = {}
+        with intercept(self.layers, self._hook):
+            yield self
+
+    def output(self, layer: keras.layers.Layer) -> Any:
+        """The output of ``layer`` in the forward pass that just ran."""
+        calls = self._outputs.get(id(layer), [])
+        if not calls:
+            raise ValueError(
+                f"Layer {layer.name!r} was not called during the forward pass of the model, "
+                f"so its output cannot be read. Choose a layer on the path from the inputs "
+                f"to the outputs."
+            )
+        if len(calls) > 1:
+            raise ValueError(
+                f"Layer {layer.name!r} is called {len(calls)} times in one forward pass (a "
+                f"shared layer); keras-viz cannot tell which call to explain. Choose a layer "
+                f"that runs once."
+            )
+        return calls[0]
+
+
+def single_tensor(value: Any, what: str) -> tf.Tensor:
+    """Returns ``value`` if it is one tensor; raises a clear error for structures."""
+    if isinstance(value, (list, tuple, dict)):
+        flat = tf.nest.flatten(value)
+        if len(flat) != 1:
+            raise ValueError(
+                f"{what} returns {len(flat)} tensors; keras-viz needs a layer with a single "
+                f"output tensor here."
+            )
+        value = flat[0]
+    return value
+
+
+# --------------------------------------------------------------------------- model facts
+
+
+def declared_inputs(model: keras.Model) -> list[Any] | None:
+    """The model's symbolic inputs in flat order, or None for an unbuilt subclassed model."""
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        return None
+    return list(inputs) if inputs else None
+
+
+def output_names(model: keras.Model, outputs: Any) -> list[str]:
+    """Names of the model's outputs in flat order (dict keys, layer names or indices)."""
+    if isinstance(outputs, dict):
+        return [str(key) for key in sorted(outputs)]  # tf.nest flattens dicts by sorted key
+    flat = tf.nest.flatten(outputs)
+    names = getattr(model, "output_names", None)
+    if names and len(names) == len(flat):
+        return [str(name) for name in names]
+    return [str(i) for i in range(len(flat))]
+
+
+def logits_of(tensor: tf.Tensor) -> tf.Tensor:
+    """The pre-activation tensor behind a final softmax or sigmoid, if there is one.
+
+    Works on the graph being traced: it looks through Identity and Cast ops to the op
+    that produced ``tensor``. Class scores for gradients should be taken before the
+    softmax (Simonyan et al. 2014, Selvaraju et al. 2017), otherwise the gradient of
+    one class also carries every other class.
+    """
+    node = tensor
+    while hasattr(node, "op") and node.op.type in ("Identity", "Cast"):
+        node = node.op.inputs[0]
+    if hasattr(node, "op") and node.op.type in ("Softmax", "Sigmoid"):
+        return node.op.inputs[0]
+    return tensor
+
+
+@dataclasses.dataclass
+class LayerCall:
+    """One layer call seen while probing the model."""
+
+    layer: keras.layers.Layer
+    path: str
+    inputs: list[Any]
+    outputs: list[Any]
+
+    @property
+    def output_shape(self) -> tuple[int, ...] | None:
+        return tuple(self.outputs[0].shape) if len(self.outputs) == 1 else None
+
+
+class ModelInfo:
+    """What one eager probe forward pass reveals about a model of any kind.
+
+    The probe runs the model once on a single sample with every layer's ``call``
+    wrapped, recording which layers run, in what order, with which input and output
+    tensors. That gives output shapes for subclassed models, the default layer for
+    CAM methods (the last layer with spatial output) and the data flow used to check
+    that CAM has a GlobalAveragePooling → Dense head.
+    """
+
+    def __init__(self, model: keras.Model, sample: Any):
+        self.model = model
+        paths = {id(layer): path for path, layer in iter_layers(model)}
+        layers = [layer for _, layer in iter_layers(model)]
+        self.calls: list[LayerCall] = []
+
+        def hook(layer, outputs, args, kwargs):
+            self.calls.append(
+                LayerCall(
+                    layer=layer,
+                    path=paths.get(id(layer), layer.name),
+                    inputs=[t for t in tf.nest.flatten((args, kwargs)) if tf.is_tensor(t)],
+                    outputs=[t for t in tf.nest.flatten(outputs) if tf.is_tensor(t)],
+                )
+            )
+            return outputs
+
+        with intercept(layers, hook):
+            outputs = model(sample, training=False)
+        self.outputs_structure = outputs
+        self.outputs = tf.nest.flatten(outputs)
+        self.output_names = output_names(model, outputs)
+
+    # -- outputs ---------------------------------------------------------------
+
+    def output_index(self, output: Any, argument: str = "output") -> int:
+        """Resolves an output name or index; None is allowed for single-output models."""
+        count = len(self.outputs)
+        if output is None:
+            if count == 1:
+                return 0
+            raise ValueError(
+                f"The model has {count} outputs ({', '.join(self.output_names)}); pass "
+                f"`{argument}=` with the name or index of the output to explain."
+            )
+        if isinstance(output, str):
+            if output in self.output_names:
+                return self.output_names.index(output)
+            raise ValueError(
+                f"Unknown output {output!r} (argument `{argument}`). Outputs: "
+                f"{', '.join(self.output_names)}."
+            )
+        if isinstance(output, (int, np.integer)) and not isinstance(output, bool):
+            if -count <= int(output) < count:
+                return int(output) % count
+            raise ValueError(
+                f"`{argument}`={int(output)} is out of range: the model has {count} output(s)."
+            )
+        raise TypeError(
+            f"`{argument}` must be an output name or index; received "
+            f"{type(output).__name__}: {output!r}"
+        )
+
+    def num_classes(self, index: int) -> int | None:
+        """Units of the chosen output's last axis, if it is a (batch, classes) output."""
+        shape = tuple(self.outputs[index].shape)
+        return int(shape[-1]) if len(shape) == 2 else None
+
+    # -- layers ----------------------------------------------------------------
+
+    def calls_of(self, layer: keras.layers.Layer) -> list[LayerCall]:
+        return [call for call in self.calls if call.layer is layer]
+
+    def spatial_calls(self, spatial_rank: int) -> list[LayerCall]:
+        """Leaf layer calls whose single output has ``spatial_rank`` spatial axes (>1 cell)."""
+        found = []
+        for call in self.calls:
+            shape = call.output_shape
+            if shape is None or is_container(call.layer) or len(shape) != spatial_rank + 2:
+                continue
+            if int(np.prod(shape[1:-1])) > 1:
+                found.append(call)
+        return found
+
+    def default_spatial_layer(self, spatial_rank: int) -> keras.layers.Layer:
+        """The last layer with spatial output (the usual Grad-CAM choice)."""
+        found = self.spatial_calls(spatial_rank)
+        if not found:
+            raise ValueError(
+                f"The model has no layer with {spatial_rank}-D spatial output (shape "
+                f"(batch, {', '.join(['n'] * spatial_rank)}, channels)), so a class activation "
+                f"map cannot be computed. Use a gradient method such as Saliency instead."
+            )
+        return found[-1].layer
+
+    # -- data flow -------------------------------------------------------------
+
+    def consumers(self, tensor: Any) -> list[LayerCall]:
+        """Leaf layer calls that received ``tensor`` (by identity, or equal values after a cast)."""
+        direct = [
+            call
+            for call in self.calls
+            if not is_container(call.layer) and any(t is tensor for t in call.inputs)
+        ]
+        if direct:
+            return direct
+        # Mixed precision casts a tensor between layers; match on equal values then.
+        produced = {id(t) for call in self.calls for t in call.outputs}
+        return [
+            call
+            for call in self.calls
+            if not is_container(call.layer)
+            and any(id(t) not in produced and _same_values(t, tensor) for t in call.inputs)
+        ]
+
+    def reaches_output(self, tensor: Any, index: int, through: tuple[type, ...]) -> bool:
+        """True if ``tensor`` is the chosen model output, possibly after ``through`` layers."""
+        target = self.outputs[index]
+        frontier = [tensor]
+        for _ in range(8):
+            if any(t is target or _same_values(t, target) for t in frontier):
+                return True
+            nxt = []
+            for t in frontier:
+                for call in self.consumers(t):
+                    if isinstance(call.layer, through):
+                        nxt.extend(call.outputs)
+            if not nxt:
+                return False
+            frontier = nxt
+        return False
+
+
+def _same_values(a: Any, b: Any) -> bool:
+    if tuple(a.shape) != tuple(b.shape):
+        return False
+    a32 = np.asarray(tf.cast(a, tf.float32))
+    b32 = np.asarray(tf.cast(b, tf.float32))
+    return bool(np.allclose(a32, b32, rtol=1e-3, atol=1e-3))

@@ -1,0 +1,172 @@
+"""Modified backpropagation through ReLUs: deconvnet and guided backprop.
+
+With ``f`` the ReLU's input and ``R`` the gradient arriving from above, the three
+backward rules are (Springenberg et al. 2015, "Striving for Simplicity", Fig. 1):
+
+* backprop:        ``(f > 0) · R``
+* deconvnet:       ``(R > 0) · R``               (Zeiler & Fergus 2014)
+* guided backprop: ``(f > 0) · (R > 0) · R``
+
+:func:`relu_override` swaps every ReLU of a model (``activation="relu"`` on any layer,
+``keras.layers.ReLU``, ``keras.layers.Activation("relu")``, nested models included)
+for :func:`switchable_relu` while a function is traced. Its forward pass is the
+ordinary ReLU; its backward rule is read when the gradient graph is *built*, from
+:func:`backward_rule`. One forward pass can therefore feed gradients with different
+rules (Grad-CAM's plain gradient and guided backprop's, for Guided Grad-CAM).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from keras_viz._model import iter_layers, patched_attribute
+
+RULES = ("backprop", "deconvnet", "guided")
+
+_rule: contextvars.ContextVar[str] = contextvars.ContextVar("keras_viz_relu_rule", default="backprop")
+
+
+@contextlib.contextmanager
+def backward_rule(rule: str) -> Iterator[None]:
+    """Selects the ReLU backward rule for gradients built inside the block."""
+    if rule not in RULES:
+        raise ValueError(f"Unknown backward rule {rule!r}; expected one of {', '.join(RULES)}.")
+    token = _rule.set(rule)
+    try:
+        yield
+    finally:
+        _rule.reset(token)
+
+
+def relu_gradient(rule: str, f: tf.Tensor, upstream: tf.Tensor, active: tf.Tensor) -> tf.Tensor:
+    """The gradient a ReLU passes down under ``rule``.
+
+    Args:
+        rule: "backprop", "deconvnet" or "guided".
+        f: the ReLU's input (unused by deconvnet, kept for a uniform signature).
+        upstream: the incoming gradient ``R``.
+        active: boolean mask of units where the forward ReLU passed its input.
+
+    Returns:
+        The gradient with respect to the ReLU input.
+    """
+    zeros = tf.zeros_like(upstream)
+    if rule == "deconvnet":
+        return tf.where(upstream > 0, upstream, zeros)
+    if rule == "guided":
+        return tf.where(tf.logical_and(active, upstream > 0), upstream, zeros)
+    return tf.where(active, upstream, zeros)
+
+
+def switchable_relu(x: tf.Tensor, max_value: float | None = None, threshold: float = 0.0) -> tf.Tensor:
+    """A ReLU (optionally capped, as ReLU6) whose backward rule is :func:`backward_rule`'s.
+
+    Args:
+        x: the pre-activation.
+        max_value: saturation value, as in ``keras.layers.ReLU(max_value=...)``.
+        threshold: values at or below it are zeroed, as in ``keras.layers.ReLU``.
+
+    Returns:
+        ``relu(x)`` with a rule-dependent gradient.
+    """
+
+    @tf.custom_gradient
+    def relu(f):
+        cut = tf.cast(threshold, f.dtype)
+        active = f > cut
+        y = tf.where(active, f, tf.zeros_like(f))
+        if max_value is not None:
+            cap = tf.cast(max_value, f.dtype)
+            y = tf.minimum(y, cap)
+            active = tf.logical_and(active, f < cap)
+
+        def grad(upstream):
+            return relu_gradient(_rule.get(), f, upstream, active)
+
+        return y, grad
+
+    return relu(x)
+
+
+def _relu_activation(x, *args, **kwargs):
+    return switchable_relu(x)
+
+
+def _relu6_activation(x, *args, **kwargs):
+    return switchable_relu(x, max_value=6.0)
+
+
+_ACTIVATION_SWAPS = {"relu": _relu_activation, "relu6": _relu6_activation}
+
+
+def _swap_for(activation: Any):
+    """The switchable replacement for a ReLU-family activation function, else None."""
+    if activation is keras.activations.relu:
+        return _relu_activation
+    return _ACTIVATION_SWAPS.get(getattr(activation, "__name__", None))
+
+
+def _relu_layer_call(layer: keras.layers.ReLU):
+    max_value = None if layer.max_value is None else float(layer.max_value)
+    threshold = float(layer.threshold)
+
+    def call(inputs, *args, **kwargs):
+        return switchable_relu(inputs, max_value=max_value, threshold=threshold)
+
+    return call
+
+
+@contextlib.contextmanager
+def relu_override(model: keras.Model) -> Iterator[int]:
+    """Replaces every ReLU of ``model`` by :func:`switchable_relu` for the block.
+
+    Catches ``activation="relu"`` (or ``"relu6"``) on any layer, ``keras.layers.ReLU``
+    with no negative slope and ``keras.layers.Activation("relu")``, at every depth of
+    nested models. Everything is restored on exit.
+
+    Yields:
+        The number of ReLUs replaced.
+    """
+    with contextlib.ExitStack() as stack:
+        count = 0
+        for _, layer in iter_layers(model):
+            if isinstance(layer, keras.layers.ReLU):
+                if float(layer.negative_slope) == 0.0:
+                    stack.enter_context(patched_attribute(layer, "call", _relu_layer_call(layer)))
+                    count += 1
+                continue
+            swap = _swap_for(layer.__dict__.get("activation"))
+            if swap is not None:
+                stack.enter_context(patched_attribute(layer, "activation", swap))
+                count += 1
+        yield count
+
+
+def unreached_relus(graph: tf.Graph) -> int:
+    """Counts ReLU ops in a traced graph that :func:`relu_override` did not replace.
+
+    The switchable ReLU is built from ``Select``/``Minimum`` ops, so any ``Relu`` or
+    ``Relu6`` op left in the graph came from a direct ``tf.nn.relu`` /
+    ``keras.ops.relu`` call (typically inside a subclassed model's ``call``).
+    """
+    return sum(op.type in ("Relu", "Relu6") for op in graph.get_operations())
+
+
+def warn_unreached(graph: tf.Graph, method: str) -> None:
+    """Warns when some ReLUs keep the plain gradient in a modified-backprop method."""
+    count = unreached_relus(graph)
+    if count:
+        warnings.warn(
+            f"{method}: {count} ReLU operation(s) are called directly (e.g. tf.nn.relu or "
+            f"keras.ops.relu inside a subclassed model's call()) and keep the plain backprop "
+            f"rule. Use keras.layers.ReLU() or activation='relu' on the layer so keras-viz "
+            f"can apply the {method} rule there.",
+            stacklevel=3,
+        )

@@ -1,0 +1,497 @@
+"""The explainer contract, shared by every attribution method.
+
+``Explainer(model, **options)(inputs, targets) -> np.ndarray``
+
+The base class validates inputs and targets, batches them, probes the model once
+per input signature (see :class:`keras_viz._model.ModelInfo`) and keeps one traced
+``tf.function`` per input signature and target kind, so repeated calls (every epoch
+of a callback, say) run a compiled graph without retracing.
+
+Layers are reached by wrapping their ``call`` *while the function is traced*; the
+wrappers are gone once tracing ends, so the user's model is never left modified.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_viz import targets as targets_lib
+from keras_viz._inputs import Batch, Inputs, pack
+from keras_viz._model import (
+    LayerRecorder,
+    ModelInfo,
+    check_backend,
+    check_model,
+    find_layer,
+    layer_path,
+    logits_of,
+    single_tensor,
+    )
+from keras_viz.backprop import backward_rule, relu_override, warn_unreached
+from keras_viz.explainers._ops import upsample
+
+
+@dataclasses.dataclass
+class Explanation:
+    """The result of :meth:`Explainer.explain`.
+
+    Attributes:
+        maps: the attribution maps, shaped like ``Explainer.__call__``'s result.
+        classes: ``(N,)`` class index explained for each sample (the predicted class
+            where ``targets`` was None), or None for unit and callable targets.
+        scores: ``(N,)`` target score of each sample (the logit by default).
+    """
+
+    maps: Any
+    classes: np.ndarray | None
+    scores: np.ndarray
+
+
+@dataclasses.dataclass
+class Plan:
+    """Everything fixed while one function is traced."""
+
+    info: ModelInfo
+    structure: Any
+    shapes: list[tuple[int, ...]]  # per flat input, without the batch axis
+    output_index: int
+    target: Any  # ClassTargets, Unit or callable
+    unit_layer: keras.layers.Layer | None = None
+    feature_layer: keras.layers.Layer | None = None
+    spatial_input: int | None = None
+    head: keras.layers.Layer | None = None  # CAM's dense layer
+
+    @property
+    def layers(self) -> list[keras.layers.Layer]:
+        return [layer for layer in (self.unit_layer, self.feature_layer) if layer is not None]
+
+
+@dataclasses.dataclass
+class ForwardPass:
+    """One forward pass under a persistent tape, shared by the single-pass methods."""
+
+    plan: Plan
+    inputs: list[tf.Tensor]
+    outputs: Any
+    scores: tf.Tensor
+    classes: tf.Tensor
+    tape: tf.GradientTape
+    recorder: LayerRecorder
+
+    def gradients(self, sources: Sequence[tf.Tensor], rule: str = "backprop") -> list[tf.Tensor]:
+        """Gradients of the summed target scores w.r.t. ``sources`` under a ReLU ``rule``."""
+        with backward_rule(rule):
+            grads = self.tape.gradient(self.scores, list(sources))
+        return [
+            tf.zeros_like(s, tf.float32) if g is None else tf.cast(g, tf.float32)
+            for g, s in zip(grads, sources)
+        ]
+
+    def layer_output(self, layer: keras.layers.Layer) -> tf.Tensor:
+        return single_tensor(self.recorder.output(layer), f"Layer {layer.name!r}")
+
+    def to_input_resolution(self, maps: tf.Tensor) -> tf.Tensor:
+        """Resizes layer-resolution maps to the spatial size of the explained input."""
+        return upsample(maps, self.plan.shapes[self.plan.spatial_input][:-1])
+
+
+class Explainer(abc.ABC):
+    """Base class of every explainer.
+
+    Args:
+        model: any Keras model on the TensorFlow backend (Sequential, functional,
+            subclassed, with nested models, several inputs or outputs).
+        output: name or index of the output to explain, for multi-output models.
+        batch_size: samples (or, for multi-pass methods, perturbed copies) per
+            forward pass.
+        use_logits: take class scores before a final softmax/sigmoid (default), as
+            the gradient-method papers define them; False uses the output as is.
+
+    Calling an explainer returns maps at input resolution as float32 arrays: one
+    array for a single-input model, or a list/dict shaped like the inputs for a
+    multi-input model (class-activation methods return one array).
+    """
+
+    method: ClassVar[str] = "explainer"
+    per_input: ClassVar[bool] = True  # one map per model input (False: one spatial map)
+    modified_relus: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        model: keras.Model,
+        *,
+        output: str | int | None = None,
+        batch_size: int = 32,
+        use_logits: bool = True,
+    ):
+        check_backend()
+        self.model = check_model(model)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive int; received {batch_size!r}")
+        if output is not None and not isinstance(output, (str, int, np.integer)):
+            raise TypeError(f"`output` must be an output name or index; received {output!r}")
+        self.output = output
+        self.batch_size = int(batch_size)
+        self.use_logits = bool(use_logits)
+        self._infos: dict[tuple, ModelInfo] = {}
+        self._functions: dict[tuple, Any] = {}
+        self.trace_count = 0  # how many graphs were traced (one per input signature and target kind)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self.model.name!r})"
+
+    # -- public ----------------------------------------------------------------
+
+    def __call__(self, inputs: Any, targets: targets_lib.TargetSpec = None) -> Any:
+        """Explains ``inputs``; see the class docstring for ``targets`` and the result."""
+        return self.explain(inputs, targets).maps
+
+    def explain(self, inputs: Any, targets: targets_lib.TargetSpec = None) -> Explanation:
+        """Like calling the explainer, but also returns the explained classes and scores."""
+        data = Inputs(inputs, self.model)
+        target = targets_lib.resolve(targets)
+        if target == "labels" and data.dataset is None:
+            raise ValueError(
+                "`targets`='labels' takes labels from a tf.data.Dataset yielding (x, y); "
+                "for arrays pass the labels themselves as `targets`."
+            )
+        per_sample = isinstance(target, targets_lib.ClassTargets) and target.indices is not None
+        if per_sample and data.count is not None and len(target.indices) != data.count:
+            raise ValueError(
+                f"`targets` has {len(target.indices)} entries but `inputs` has {data.count} samples."
+            )
+        maps, classes, scores = [], [], []
+        for batch in data.batches(self.batch_size):
+            batch_target = self._batch_target(target, batch)
+            plan = self._plan(batch, data.structure, batch_target)
+            batch_maps, batch_classes, batch_scores = self._explain_batch(batch, plan)
+            maps.append(batch_maps)
+            classes.append(batch_classes)
+            scores.append(batch_scores)
+        if per_sample and len(target.indices) != data.count:
+            raise ValueError(
+                f"`targets` has {len(target.indices)} entries but `inputs` has {data.count} samples."
+            )
+        flat_maps = [np.concatenate(parts, axis=0) for parts in zip(*maps)]
+        packed = pack(data.structure, flat_maps) if self.per_input else flat_maps[0]
+        is_class = isinstance(target, targets_lib.ClassTargets) or target == "labels"
+        return Explanation(
+            maps=packed,
+            classes=np.concatenate(classes) if is_class else None,
+            scores=np.concatenate(scores),
+        )
+
+    # -- targets and plans -----------------------------------------------------
+
+    def _batch_target(self, target: Any, batch: Batch) -> Any:
+        if target == "labels":
+            if batch.labels is None:
+                raise ValueError(
+                    "`targets`='labels' but the dataset yields no labels; it must yield (x, y)."
+                )
+            return targets_lib.ClassTargets(targets_lib.class_indices(batch.labels))
+        if isinstance(target, targets_lib.ClassTargets) and target.indices is not None:
+            return targets_lib.ClassTargets(target.take(batch.offset, batch.size))
+        return target
+
+    def _info(self, batch: Batch, structure: Any) -> ModelInfo:
+        key = tuple((a.shape[1:], a.dtype.str) for a in batch.inputs)
+        if key not in self._infos:
+            sample = pack(structure, [tf.constant(a[:1]) for a in batch.inputs])
+            try:
+                self._infos[key] = ModelInfo(self.model, sample)
+            except (ValueError, TypeError) as error:
+                shapes = ", ".join(str(a.shape) for a in batch.inputs)
+                raise ValueError(
+                    f"The model could not be called on `inputs` of shape {shapes}: {error}"
+                ) from error
+        return self._infos[key]
+
+    def _plan(self, batch: Batch, structure: Any, target: Any) -> Plan:
+        info = self._info(batch, structure)
+        plan = Plan(
+            info=info,
+            structure=structure,
+            shapes=[tuple(a.shape[1:]) for a in batch.inputs],
+            output_index=0,
+            target=target,
+        )
+        if isinstance(target, targets_lib.Unit):
+            plan.unit_layer = find_layer(self.model, target.layer, argument="targets (kv.Unit layer)")
+            plan.output_index = 0
+        elif isinstance(target, targets_lib.ClassTargets):
+            plan.output_index = info.output_index(self.output)
+            targets_lib.check_class_range(
+                target, info.num_classes(plan.output_index), info.output_names[plan.output_index]
+            )
+        return plan
+
+    def _function_key(self, plan: Plan, *extra: Any) -> tuple:
+        target = plan.target
+        kind = "class" if isinstance(target, targets_lib.ClassTargets) else target
+        return (tuple(plan.shapes), kind, *extra)
+
+    # -- compiled functions ----------------------------------------------------
+
+    def _compiled(self, key: tuple, body: Callable[..., Any], specs: Sequence[tf.TensorSpec]):
+        """Traces ``body`` once for ``key`` and returns the concrete function."""
+        if key not in self._functions:
+            self.trace_count += 1
+            function = tf.function(body, autograph=False).get_concrete_function(*specs)
+            if self.modified_relus:
+                warn_unreached(function.graph, self.method)
+            self._functions[key] = function
+        return self._functions[key]
+
+    @staticmethod
+    def _input_specs(plan: Plan) -> list[tf.TensorSpec]:
+        return [tf.TensorSpec((None, *shape), tf.float32) for shape in plan.shapes]
+
+    def _forward(self, plan: Plan, inputs: list[tf.Tensor], classes: tf.Tensor, recorder: LayerRecorder):
+        """Runs the model on ``inputs`` and returns ``(outputs, scores, classes)``."""
+        with recorder.active():
+            outputs = self.model(pack(plan.structure, inputs), training=False)
+        scores, used = self._scores(plan, outputs, classes, recorder)
+        return outputs, scores, used
+
+    def _scores(self, plan: Plan, outputs: Any, classes: tf.Tensor, recorder: LayerRecorder):
+        target = plan.target
+        batch = tf.shape(tf.nest.flatten(outputs)[0])[0]
+        unused = tf.fill([batch], targets_lib.PREDICTED)
+        if isinstance(target, targets_lib.Unit):
+            layer_out = single_tensor(recorder.output(plan.unit_layer), f"Layer {target.layer!r}")
+            return target.score(layer_out), unused
+        if not isinstance(target, targets_lib.ClassTargets):  # a callable
+            return targets_lib.callable_scores(target, outputs), unused
+        selected = tf.nest.flatten(outputs)[plan.output_index]
+        logits = logits_of(selected) if self.use_logits else selected
+        return targets_lib.class_scores(logits, classes)
+
+    def _predict(self, plan: Plan, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+        """One forward pass: the explained class (predicted where not fixed) and its score."""
+        count = len(plan.shapes)
+
+        def body(*args):
+            recorder = LayerRecorder(plan.layers)
+            _, scores, used = self._forward(plan, list(args[:count]), args[count], recorder)
+            return used, scores
+
+        function = self._compiled(
+            self._function_key(plan, "predict"),
+            body,
+            [*self._input_specs(plan), tf.TensorSpec((None,), tf.int32)],
+        )
+        used, scores = function(*batch.inputs, self._class_array(plan, batch))
+        return used.numpy(), scores.numpy()
+
+    @staticmethod
+    def _class_array(plan: Plan, batch: Batch) -> np.ndarray:
+        """The per-sample class indices fed to the graph (``PREDICTED`` where none is fixed)."""
+        if isinstance(plan.target, targets_lib.ClassTargets):
+            return plan.target.take(0, batch.size)
+        return np.full((batch.size,), targets_lib.PREDICTED, np.int32)
+
+    @abc.abstractmethod
+    def _explain_batch(self, batch: Batch, plan: Plan) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        """Explains one batch: ``(flat maps, explained classes, target scores)``."""
+
+
+class SinglePassExplainer(Explainer):
+    """Base of the methods that need one forward pass and its gradients per batch.
+
+    Subclasses implement :meth:`_attribute`, which receives the :class:`ForwardPass`
+    (inputs, outputs, target scores, the persistent tape and the recorded layer
+    outputs) inside the traced function.
+    """
+
+    @abc.abstractmethod
+    def _attribute(self, forward: ForwardPass) -> list[tf.Tensor]:
+        """The maps of one forward pass (one per input, or one spatial map)."""
+
+    def _explain_batch(self, batch: Batch, plan: Plan):
+        function = self._compiled(
+            self._function_key(plan),
+            self._single_pass_body(plan),
+            [*self._input_specs(plan), tf.TensorSpec((None,), tf.int32)],
+        )
+        maps, used, scores = function(*batch.inputs, self._class_array(plan, batch))
+        return [m.numpy() for m in maps], used.numpy(), scores.numpy()
+
+    def _single_pass_body(self, plan: Plan) -> Callable[..., Any]:
+        count = len(plan.shapes)
+
+        def body(*args):
+            inputs, classes = list(args[:count]), args[count]
+            recorder = LayerRecorder(plan.layers)
+            with _maybe_relu_override(self.model, self.modified_relus):
+                with tf.GradientTape(persistent=True, watch_accessed_variables=False) as tape:
+                    for tensor in inputs:
+                        tape.watch(tensor)
+                    outputs, scores, used = self._forward(plan, inputs, classes, recorder)
+                forward = ForwardPass(plan, inputs, outputs, scores, used, tape, recorder)
+                maps = self._attribute(forward)
+            return [tf.cast(m, tf.float32) for m in maps], used, scores
+
+        return body
+
+
+class _NoOverride:
+    def __enter__(self):
+        return 0
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _maybe_relu_override(model: keras.Model, enabled: bool):
+    return relu_override(model) if enabled else _NoOverride()
+
+
+class LayerExplainer(SinglePassExplainer):
+    """Base of the class-activation methods, which read a spatial layer's output.
+
+    Args:
+        layer: name, ``/``-path, index or object of the layer (nested layers
+            included). ``None`` picks the last layer with spatial output.
+        upsample: resize maps to the input resolution (default) or return them at
+            the layer's resolution.
+    """
+
+    per_input = False
+
+    def __init__(self, model: keras.Model, *, layer: Any = None, upsample: bool = True, **options: Any):
+        super().__init__(model, **options)
+        if layer is not None:
+            find_layer(self.model, layer)  # fail early on an unknown layer
+        self.layer = layer
+        self.upsample = bool(upsample)
+
+    def _plan(self, batch: Batch, structure: Any, target: Any) -> Plan:
+        plan = super()._plan(batch, structure, target)
+        spatial = [i for i, shape in enumerate(plan.shapes) if len(shape) >= 2]
+        if not spatial:
+            raise ValueError(
+                f"{self.method} needs an input with spatial axes (N, H, W, C) or (N, T, C); "
+                f"the inputs have shapes {[(None, *s) for s in plan.shapes]}."
+            )
+        plan.spatial_input = spatial[0]
+        rank = len(plan.shapes[plan.spatial_input]) - 1
+        if self.layer is None:
+            plan.feature_layer = plan.info.default_spatial_layer(rank)
+        else:
+            plan.feature_layer = self._check_spatial(plan.info, find_layer(self.model, self.layer), rank)
+        return plan
+
+    def _check_spatial(self, info: ModelInfo, layer: keras.layers.Layer, rank: int) -> keras.layers.Layer:
+        calls = info.calls_of(layer)
+        shape = calls[0].output_shape if calls else None
+        if shape is None or len(shape) != rank + 2:
+            candidates = ", ".join(layer_path(self.model, c.layer) for c in info.spatial_calls(rank))
+            raise ValueError(
+                f"`layer`={self.layer!r} has output shape {shape}, without {rank}-D spatial "
+                f"axes, so {self.method} cannot be computed on it. Layers with spatial output: "
+                f"{candidates or 'none'}."
+            )
+        return layer
+
+    def _function_key(self, plan: Plan, *extra: Any) -> tuple:
+        return super()._function_key(plan, id(plan.feature_layer), *extra)
+
+    def _finish(self, forward: ForwardPass, maps: tf.Tensor) -> list[tf.Tensor]:
+        return [forward.to_input_resolution(maps) if self.upsample else maps]
+
+
+class SampledGradientExplainer(Explainer):
+    """Base of methods that average gradients over perturbed copies of each sample.
+
+    Each batch is expanded into *rows* ``(sample, parameter, weight)`` (an
+    interpolation coefficient for Integrated Gradients, a noise draw for SmoothGrad);
+    rows are run ``batch_size`` at a time, the copies are built inside the graph from
+    the original samples, and the weighted gradients are summed per sample. The class
+    explained is fixed from the unperturbed input first (one forward pass), so a noisy
+    or dark copy never changes which class is explained.
+    """
+
+    @abc.abstractmethod
+    def _rows(self, batch: Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(sample_index, parameter, weight)`` arrays, one entry per perturbed copy."""
+
+    @abc.abstractmethod
+    def _points(self, plan: Plan, inputs: list[tf.Tensor], extra: list[tf.Tensor],
+                params: tf.Tensor, keys: tf.Tensor) -> list[tf.Tensor]:
+        """Builds the perturbed copies (inside the graph) from the gathered rows."""
+
+    @abc.abstractmethod
+    def _extra_inputs(self, plan: Plan, batch: Batch) -> list[np.ndarray]:
+        """Per-sample arrays the copies need besides the inputs (baselines, noise scales)."""
+
+    @abc.abstractmethod
+    def _combine(self, batch: Batch, extra: list[np.ndarray], gradient_sums: list[np.ndarray]) -> list[np.ndarray]:
+        """Turns the per-sample weighted gradient sums into maps."""
+
+    def _explain_batch(self, batch: Batch, plan: Plan):
+        classes, scores = self._predict(plan, batch)
+        extra = self._extra_inputs(plan, batch)
+        count = len(plan.shapes)
+        function = self._compiled(
+            self._function_key(plan, "rows"),
+            self._rows_body(plan),
+            [
+                *self._input_specs(plan),
+                *[tf.TensorSpec((None, *e.shape[1:]), tf.float32) for e in extra],
+                tf.TensorSpec((None,), tf.int32),  # classes
+                tf.TensorSpec((None,), tf.int32),  # row sample
+                tf.TensorSpec((None,), tf.float32),  # row parameter
+                tf.TensorSpec((None,), tf.float32),  # row weight
+                tf.TensorSpec((None,), tf.int32),  # row key (global sample index)
+            ],
+        )
+        samples, params, weights = self._rows(batch)
+        keys = (samples + batch.offset).astype(np.int32)
+        sums = [np.zeros((batch.size, *shape), np.float32) for shape in plan.shapes]
+        for start in range(0, len(samples), self.batch_size):
+            part = slice(start, start + self.batch_size)
+            partial = function(
+                *batch.inputs, *extra, classes, samples[part], params[part], weights[part], keys[part]
+            )
+            for total, value in zip(sums, partial[:count]):
+                total += value.numpy()
+        return self._combine(batch, extra, sums), classes, scores
+
+    def _transform_gradient(self, gradient: tf.Tensor) -> tf.Tensor:
+        """Applied to each copy's gradient before averaging (identity by default)."""
+        return gradient
+
+    def _rows_body(self, plan: Plan) -> Callable[..., Any]:
+        count = len(plan.shapes)
+
+        def body(*args):
+            inputs = list(args[:count])
+            n_extra = len(args) - count - 5
+            extra = list(args[count : count + n_extra])
+            classes, rows, params, weights, keys = args[count + n_extra :]
+            gathered = [tf.gather(t, rows) for t in inputs]
+            gathered_extra = [tf.gather(t, rows) for t in extra]
+            points = self._points(plan, gathered, gathered_extra, params, keys)
+            recorder = LayerRecorder(plan.layers)
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                for tensor in points:
+                    tape.watch(tensor)
+                _, scores, _ = self._forward(plan, points, tf.gather(classes, rows), recorder)
+            grads = tape.gradient(scores, points)
+            n = tf.shape(inputs[0])[0]
+            sums = []
+            for g, p in zip(grads, points):
+                g = tf.zeros_like(p) if g is None else tf.cast(g, tf.float32)
+                weighted = self._transform_gradient(g) * tf.reshape(weights, [-1] + [1] * (g.shape.rank - 1))
+                sums.append(tf.math.unsorted_segment_sum(weighted, rows, n))
+            return sums
+
+        return body

@@ -1,0 +1,188 @@
+"""Occlusion sensitivity: slide a patch over the input and record the score drop.
+
+Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks", ECCV 2014,
+section 4.2. Each pixel's value is the mean drop of the target score over the patches
+that cover it (every pixel is covered: the last patch of a row is aligned to the edge).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_viz._inputs import Batch
+from keras_viz._model import LayerRecorder
+from keras_viz.explainers.base import Explainer, Plan
+
+
+def _check_extent(value: Any, name: str) -> None:
+    values = (value,) if np.ndim(value) == 0 else tuple(value)
+    if not values or not all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in values
+    ):
+        raise ValueError(f"`{name}` must be a positive int or a tuple of positive ints; received {value!r}")
+
+
+def _per_axis(value: Any, spatial: tuple[int, ...], name: str) -> tuple[int, ...]:
+    values = (value,) * len(spatial) if np.ndim(value) == 0 else tuple(value)
+    if len(values) != len(spatial) or not all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in values
+    ):
+        raise ValueError(
+            f"`{name}`={value!r} must be a positive int or one positive int per spatial axis "
+            f"({len(spatial)} here)."
+        )
+    return tuple(min(int(v), size) for v, size in zip(values, spatial))
+
+
+def window_starts(length: int, size: int, stride: int) -> np.ndarray:
+    """Start offsets along one axis; the last window ends exactly at ``length``."""
+    starts = list(range(0, max(length - size, 0) + 1, stride))
+    if starts[-1] + size < length:
+        starts.append(length - size)
+    return np.asarray(starts, np.int32)
+
+
+def occlusion_windows(spatial: tuple[int, ...], size: tuple[int, ...], stride: tuple[int, ...]) -> np.ndarray:
+    """All window start positions, shape ``(P, len(spatial))``."""
+    axes = [window_starts(n, s, t) for n, s, t in zip(spatial, size, stride)]
+    return np.asarray(list(itertools.product(*axes)), np.int32).reshape(-1, len(spatial))
+
+
+def window_mask(starts: tf.Tensor, size: tuple[int, ...], spatial: tuple[int, ...]) -> tf.Tensor:
+    """Boolean masks ``(B, *spatial)`` that are True inside each row's window."""
+    mask = None
+    for axis, (length, extent) in enumerate(zip(spatial, size)):
+        positions = tf.range(length)[None, :]
+        start = starts[:, axis : axis + 1]
+        inside = tf.logical_and(positions >= start, positions < start + extent)
+        shape = [-1] + [1] * len(spatial)
+        shape[axis + 1] = length
+        inside = tf.reshape(inside, shape)
+        mask = inside if mask is None else tf.logical_and(mask, inside)
+    return mask
+
+
+def average_drops(drops: np.ndarray, windows: np.ndarray, size: tuple[int, ...], spatial: tuple[int, ...]) -> np.ndarray:
+    """Per-position mean of the score drops of the windows that cover it.
+
+    Args:
+        drops: ``(N, P)`` score drops.
+        windows: ``(P, d)`` window starts.
+        size: window extent per axis.
+        spatial: spatial shape.
+
+    Returns:
+        ``(N, *spatial)`` float32 map.
+    """
+    total = np.zeros((drops.shape[0], *spatial), np.float64)
+    count = np.zeros(spatial, np.float64)
+    for p, start in enumerate(windows):
+        region = tuple(slice(s, s + e) for s, e in zip(start, size))
+        total[(slice(None), *region)] += drops[:, p].reshape((-1,) + (1,) * len(spatial))
+        count[region] += 1.0
+    return (total / count).astype(np.float32)
+
+
+class Occlusion(Explainer):
+    """Occlusion sensitivity (Zeiler & Fergus 2014).
+
+    Args:
+        model: any Keras model on the TensorFlow backend.
+        patch_size: patch extent, an int or one int per spatial axis. ``None``: an
+            eighth of each spatial axis (at least 1).
+        stride: step between patches; ``None``: half the patch (at least 1).
+        fill: value written into the patch (e.g. 0 for black, or the data mean).
+        use_logits: False by default: the map is the drop of the class probability,
+            as in the paper. True uses the pre-softmax score.
+        **options: ``output``, ``batch_size`` (occluded copies per forward pass).
+
+    For a model with several inputs, each input with spatial axes is occluded on its
+    own and gets its own map. Rank-2 inputs ``(N, features)`` are occluded along the
+    feature axis.
+    """
+
+    method = "occlusion"
+
+    def __init__(
+        self,
+        model: keras.Model,
+        *,
+        patch_size: Any = None,
+        stride: Any = None,
+        fill: float = 0.0,
+        use_logits: bool = False,
+        **options: Any,
+    ):
+        super().__init__(model, use_logits=use_logits, **options)
+        if not isinstance(fill, (int, float, np.number)) or isinstance(fill, bool) or not np.isfinite(fill):
+            raise ValueError(f"`fill` must be a finite number; received {fill!r}")
+        for name, value in (("patch_size", patch_size), ("stride", stride)):
+            if value is not None:
+                _check_extent(value, name)
+        self.patch_size = patch_size
+        self.stride = stride
+        self.fill = float(fill)
+
+    def _geometry(self, shape: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        spatial = shape[:-1] if len(shape) >= 2 else shape
+        size = (
+            tuple(max(1, n // 8) for n in spatial)
+            if self.patch_size is None
+            else _per_axis(self.patch_size, spatial, "patch_size")
+        )
+        stride = (
+            tuple(max(1, s // 2) for s in size)
+            if self.stride is None
+            else _per_axis(self.stride, spatial, "stride")
+        )
+        return spatial, size, stride
+
+    def _explain_batch(self, batch: Batch, plan: Plan):
+        classes, base_scores = self._predict(plan, batch)
+        maps = []
+        for index, shape in enumerate(plan.shapes):
+            spatial, size, stride = self._geometry(shape)
+            windows = occlusion_windows(spatial, size, stride)
+            function = self._compiled(
+                self._function_key(plan, "occlude", index, size),
+                self._occluded_scores_body(plan, index, spatial, size),
+                [
+                    *self._input_specs(plan),
+                    tf.TensorSpec((None,), tf.int32),  # classes
+                    tf.TensorSpec((None,), tf.int32),  # row sample
+                    tf.TensorSpec((None, len(spatial)), tf.int32),  # row window start
+                ],
+            )
+            rows = np.repeat(np.arange(batch.size, dtype=np.int32), len(windows))
+            starts = np.tile(windows, (batch.size, 1))
+            scores = np.empty(len(rows), np.float32)
+            for begin in range(0, len(rows), self.batch_size):
+                part = slice(begin, begin + self.batch_size)
+                scores[part] = function(*batch.inputs, classes, rows[part], starts[part]).numpy()
+            drops = base_scores[:, None] - scores.reshape(batch.size, len(windows))
+            maps.append(average_drops(drops, windows, size, spatial))
+        return maps, classes, base_scores
+
+    def _occluded_scores_body(self, plan: Plan, index: int, spatial: tuple[int, ...], size: tuple[int, ...]):
+        count = len(plan.shapes)
+        has_channels = len(plan.shapes[index]) >= 2
+
+        def body(*args):
+            inputs = list(args[:count])
+            classes, rows, starts = args[count:]
+            copies = [tf.gather(t, rows) for t in inputs]
+            mask = window_mask(starts, size, spatial)
+            if has_channels:
+                mask = mask[..., None]
+            target = copies[index]
+            copies[index] = tf.where(mask, tf.constant(self.fill, target.dtype), target)
+            recorder = LayerRecorder(plan.layers)
+            _, scores, _ = self._forward(plan, copies, tf.gather(classes, rows), recorder)
+            return scores
+
+        return body
