@@ -40,13 +40,26 @@ def pack(structure: Any, flat: list[Any]) -> Any:
     return tf.nest.pack_sequence_as(structure, flat)
 
 
-def model_input_specs(model: keras.Model) -> list[tuple[tuple, str]] | None:
-    """``(shape, dtype)`` of each declared model input in flat order, if the model declares them."""
+def model_input_specs(model: keras.Model) -> list[tuple[str, tuple, str]] | None:
+    """``(name, shape, dtype)`` of each declared model input in flat order, if declared."""
     struct = getattr(model, "_inputs_struct", None)
     flat = tf.nest.flatten(struct) if struct is not None else declared_inputs(model)
     if not flat:
         return None
-    return [(tuple(t.shape), str(t.dtype)) for t in flat]
+    return [(getattr(t, "name", str(i)), tuple(t.shape), str(t.dtype)) for i, t in enumerate(flat)]
+
+
+def _align_to_keys(specs: list[tuple[str, tuple, str]] | None, keys: list[str]):
+    """Orders input specs like the flattened (sorted) keys of a dict of inputs."""
+    if specs is None:
+        return None
+    by_name = {name: spec for spec in specs for name in (spec[0],)}
+    if sorted(by_name) == sorted(keys):
+        return [by_name[key] for key in sorted(keys)]
+    raise ValueError(
+        f"`inputs` is a dict with keys {sorted(keys)} but the model's inputs are named "
+        f"{[spec[0] for spec in specs]}."
+    )
 
 
 class Inputs:
@@ -77,6 +90,7 @@ class Inputs:
 
     def _split_structure(self, inputs: Any) -> tuple[Any, list[Any]]:
         if isinstance(inputs, dict):
+            self.specs = _align_to_keys(self.specs, [str(key) for key in inputs])
             return {key: None for key in inputs}, tf.nest.flatten(dict(inputs))
         if (
             isinstance(inputs, (list, tuple))
@@ -138,8 +152,8 @@ class Inputs:
             return None
         return self.specs[index]
 
-    def _check_shape(self, shape: tuple, spec: tuple[tuple, str], name: str) -> None:
-        expected, dtype = spec
+    def _check_shape(self, shape: tuple, spec: tuple[str, tuple, str], name: str) -> None:
+        _, expected, dtype = spec
         if not ("float" in dtype or dtype.startswith("bfloat")):
             raise TypeError(
                 f"The model input for `{name}` has dtype {dtype}: gradients and occlusion "

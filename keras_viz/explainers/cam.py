@@ -91,14 +91,14 @@ def find_cam_head(info: ModelInfo, layer: keras.layers.Layer, output_index: int)
         frontier = [t for c in passing for t in c.outputs]
     else:
         raise ValueError("CAM: no Dense layer found after GlobalAveragePooling. Use GradCAM instead.")
-    head = dense[0]
-    if not info.reaches_output(head.outputs[0], output_index, _FINAL):
-        raise ValueError(
-            f"CAM needs the Dense layer {head.layer.name!r} after GlobalAveragePooling to "
-            f"produce the explained output (only an activation may follow), but more layers "
-            f"follow it. Use GradCAM instead."
-        )
-    return head.layer
+    for head in dense:
+        if info.reaches_output(head.outputs[0], output_index, _FINAL):
+            return head.layer
+    raise ValueError(
+        f"CAM needs the Dense layer after GlobalAveragePooling ({dense[0].layer.name!r}) to "
+        f"produce the explained output (only an activation may follow), but more layers "
+        f"follow it. Use GradCAM instead."
+    )
 
 
 class CAM(LayerExplainer):
