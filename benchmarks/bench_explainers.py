@@ -179,6 +179,8 @@ class Result:
     floor_ms: float
     ratio: float
     spread: tuple[float, float]  # min and max of the per-repeat ratios
+    ratio_of_minima: float  # fastest method call / fastest floor: a noise-robust cross-check
+    repeats: int
     target: float
     traces_after_warmup: int  # new traces during the timed repeats (should be 0)
 
@@ -290,15 +292,21 @@ def timed(function: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, value
 
 
-def measure(case: Case, repeats: int, warmup: int) -> Result:
-    """Interleaves floor and method ``repeats`` times after ``warmup`` calls of each."""
+def measure(case: Case, repeats: int, warmup: int, min_seconds: float) -> Result:
+    """Interleaves floor and method after ``warmup`` calls of each.
+
+    Runs ``repeats`` pairs, and more while the row has taken less than ``min_seconds``
+    (cheap rows get many repeats, so their medians are stable on a busy machine).
+    """
     for _ in range(warmup):
         case.run_method()
         case.run_floor()
     traces_before = case.explainer.trace_count
     floor_traces_before = [f.experimental_get_tracing_count() for f in case.floor_functions]
     method_times, floor_times, ratios = [], [], []
-    for repeat in range(repeats):
+    start = time.perf_counter()
+    repeat = 0
+    while repeat < repeats or time.perf_counter() - start < min_seconds:
         order = ("floor", "method") if repeat % 2 == 0 else ("method", "floor")
         for which in order:
             if which == "method":
@@ -309,6 +317,7 @@ def measure(case: Case, repeats: int, warmup: int) -> Result:
                 # The sampled floor is an extrapolation: it returns the computed time.
                 floor_times.append(value if case.kind == "sampled" else seconds)
         ratios.append(method_times[-1] / floor_times[-1])
+        repeat += 1
     new_traces = case.explainer.trace_count - traces_before
     new_traces += sum(
         f.experimental_get_tracing_count() - before
@@ -323,6 +332,8 @@ def measure(case: Case, repeats: int, warmup: int) -> Result:
         floor_ms=1e3 * statistics.median(floor_times),
         ratio=statistics.median(ratios),
         spread=(min(ratios), max(ratios)),
+        ratio_of_minima=min(method_times) / min(floor_times),
+        repeats=repeat,
         target=TARGETS[case.kind],
         traces_after_warmup=new_traces,
     )
@@ -330,7 +341,10 @@ def measure(case: Case, repeats: int, warmup: int) -> Result:
 
 # --------------------------------------------------------------------------- report
 
-COLUMNS = ("model", "method", "settings", "time (ms)", "floor (ms)", "ratio", "ratio range", "target", "result")
+COLUMNS = (
+    "model", "method", "settings", "time (ms)", "floor (ms)", "ratio", "ratio range",
+    "min/min", "repeats", "target", "result",
+)
 
 
 def row_cells(r: Result) -> list[str]:
@@ -345,6 +359,8 @@ def row_cells(r: Result) -> list[str]:
         f"{r.floor_ms:.1f}",
         f"{r.ratio:.2f}",
         f"{r.spread[0]:.2f}-{r.spread[1]:.2f}",
+        f"{r.ratio_of_minima:.2f}",
+        str(r.repeats),
         f"<= {r.target:.2f}",
         verdict,
     ]
@@ -400,7 +416,9 @@ def write_markdown(path: str, results: list[Result], args: argparse.Namespace, l
         "",
         "Time of each explainer call divided by a *floor* measured in the same process "
         "(see `benchmarks/README.md`). Ratio = median over repeats of (method time / floor time), "
-        "floor and method interleaved; times are medians.",
+        "floor and method interleaved (order flipped every repeat); times are medians. "
+        "`ratio range` is the spread of the per-repeat ratios; `min/min` is the fastest method "
+        "call over the fastest floor call, a cross-check that is robust to load from other processes.",
         "",
         "## Machine",
         "",
@@ -411,8 +429,9 @@ def write_markdown(path: str, results: list[Result], args: argparse.Namespace, l
         "## Settings",
         "",
         f"- Command: `{command}`",
-        f"- Mode: {'quick' if args.quick else 'full'}; models: {args.models}; repeats: {args.repeats} "
-        f"(after {args.warmup} warm-up call(s) of each method and floor); seed {SEED}",
+        f"- Mode: {'quick' if args.quick else 'full'}; models: {args.models}; at least {args.repeats} "
+        f"repeats per row and at least {args.min_seconds:g} s per row (the `repeats` column), after "
+        f"{args.warmup} warm-up call(s) of each method and floor; seed {SEED}",
         "- Inputs: random uniform [0, 1) images; targets: class `i % 10` for image i",
         "- Explainers use default options apart from `batch_size` and the sizes in the table; "
         "SmoothGrad / IntegratedGradients use few images and samples/steps on ResNet50 "
@@ -441,6 +460,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--methods", default=",".join(METHODS),
                         help="comma-separated explainer names (default: all)")
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats per row (default 7; quick 2)")
+    parser.add_argument("--min-seconds", type=float, default=None,
+                        help="keep repeating a row until it has run this long (default 4; quick 0.5)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls before timing (default 2)")
     parser.add_argument("--output", default="benchmarks/RESULTS.md", help="Markdown report path")
     args = parser.parse_args(argv)
@@ -448,6 +469,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.models = "small_cnn" if args.quick else "resnet50,small_cnn"
     if args.repeats is None:
         args.repeats = 2 if args.quick else 7
+    if args.min_seconds is None:
+        args.min_seconds = 0.5 if args.quick else 4.0
     if args.repeats < 1 or args.warmup < 1:
         parser.error("--repeats and --warmup must be at least 1 (the first call traces the function)")
     known = setups(args.quick)
@@ -479,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
         model = setup.build()
         for case in build_cases(setup, model, methods):
             start = time.perf_counter()
-            result = measure(case, args.repeats, args.warmup)
+            result = measure(case, args.repeats, args.warmup, args.min_seconds)
             results.append(result)
             print(
                 f"{result.model:<10} {result.method:<20} {result.time_ms:9.1f} ms  floor "
