@@ -77,6 +77,9 @@ def switchable_relu(x: tf.Tensor, max_value: float | None = None, threshold: flo
         ``relu(x)`` with a rule-dependent gradient.
     """
 
+    if max_value is None and threshold == 0.0:
+        return _plain_switchable_relu(x)
+
     @tf.custom_gradient
     def relu(f):
         cut = tf.cast(threshold, f.dtype)
@@ -93,6 +96,26 @@ def switchable_relu(x: tf.Tensor, max_value: float | None = None, threshold: flo
         return y, grad
 
     return relu(x)
+
+
+@tf.custom_gradient
+def _plain_switchable_relu(f):
+    """The common case, on the fused ``ReluGrad`` kernel: as fast as a native ReLU.
+
+    ``ReluGrad(R, f) = (f > 0) · R``, so guided backprop is ``ReluGrad(max(R, 0), f)``
+    and deconvnet is ``max(R, 0)``.
+    """
+    y = tf.maximum(f, tf.zeros_like(f))
+
+    def grad(upstream):
+        rule = _rule.get()
+        if rule == "deconvnet":
+            return tf.maximum(upstream, tf.zeros_like(upstream))
+        if rule == "guided":
+            upstream = tf.maximum(upstream, tf.zeros_like(upstream))
+        return tf.raw_ops.ReluGrad(gradients=upstream, features=f)
+
+    return y, grad
 
 
 def _relu_activation(x, *args, **kwargs):
@@ -152,7 +175,7 @@ def relu_override(model: keras.Model) -> Iterator[int]:
 def unreached_relus(graph: tf.Graph) -> int:
     """Counts ReLU ops in a traced graph that :func:`relu_override` did not replace.
 
-    The switchable ReLU is built from ``Select``/``Minimum`` ops, so any ``Relu`` or
+    The switchable ReLU is built from ``Maximum``/``Select`` ops, so any ``Relu`` or
     ``Relu6`` op left in the graph came from a direct ``tf.nn.relu`` /
     ``keras.ops.relu`` call (typically inside a subclassed model's ``call``).
     """
