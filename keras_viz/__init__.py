@@ -9,7 +9,7 @@ Rendering of maps into pictures lives in :mod:`keras_viz.render`; embedded demo 
 in :mod:`keras_viz.datasets`.
 """
 
-from keras_viz import datasets, render
+from keras_viz import datasets, render, tensorboard
 from keras_viz._model import find_layer, iter_layers
 from keras_viz.explainers import (
     CAM,
@@ -49,4 +49,5 @@ __all__ = [
     "find_layer",
     "iter_layers",
     "render",
+    "tensorboard",
 ]

@@ -269,7 +269,9 @@ def output_names(model: keras.Model, outputs: Any) -> list[str]:
     names = getattr(model, "output_names", None)
     if names and len(names) == len(flat):
         return [str(name) for name in names]
-    return [str(i) for i in range(len(flat))]
+    if len(flat) == 1 and isinstance(model, keras.Sequential) and model.layers:
+        return [model.layers[-1].name]
+    return [f"output_{i}" for i in range(len(flat))]
 
 
 def logits_of(tensor: tf.Tensor) -> tf.Tensor:
