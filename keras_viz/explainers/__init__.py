@@ -7,6 +7,7 @@ from keras_viz.explainers.grad_cam import GradCAM
 from keras_viz.explainers.grad_cam_plus_plus import GradCAMPlusPlus
 from keras_viz.explainers.gradient_input import GradientInput
 from keras_viz.explainers.guided_backprop import GuidedBackprop
+from keras_viz.explainers.group import ExplainerGroup
 from keras_viz.explainers.guided_grad_cam import GuidedGradCAM
 from keras_viz.explainers.integrated_gradients import IntegratedGradients
 from keras_viz.explainers.occlusion import Occlusion
@@ -17,6 +18,7 @@ __all__ = [
     "CAM",
     "Deconvnet",
     "Explainer",
+    "ExplainerGroup",
     "Explanation",
     "GradCAM",
     "GradCAMPlusPlus",

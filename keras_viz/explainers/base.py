@@ -14,6 +14,7 @@ wrappers are gone once tracing ends, so the user's model is never left modified.
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
@@ -102,6 +103,67 @@ class ForwardPass:
         return upsample(maps, self.plan.shapes[self.plan.spatial_input][:-1])
 
 
+class ExplainerCall:
+    """The validated inputs and targets of one call, iterated batch by batch.
+
+    Shared by :class:`Explainer` and :class:`~keras_viz.explainers.group.ExplainerGroup`,
+    so several explainers can walk the same batches.
+    """
+
+    def __init__(self, model: keras.Model, inputs: Any, targets: targets_lib.TargetSpec):
+        self.data = Inputs(inputs, model)
+        self.target = targets_lib.resolve(targets)
+        if self.target == "labels" and self.data.dataset is None:
+            raise ValueError(
+                "`targets`='labels' takes labels from a tf.data.Dataset yielding (x, y); "
+                "for arrays pass the labels themselves as `targets`."
+            )
+        self._check_count(self.data.count)
+
+    @property
+    def structure(self) -> Any:
+        return self.data.structure
+
+    @property
+    def is_class_target(self) -> bool:
+        return isinstance(self.target, targets_lib.ClassTargets) or self.target == "labels"
+
+    def _check_count(self, count: int | None) -> None:
+        target = self.target
+        if isinstance(target, targets_lib.ClassTargets) and target.indices is not None:
+            if count is not None and len(target.indices) != count:
+                raise ValueError(
+                    f"`targets` has {len(target.indices)} entries but `inputs` has {count} samples."
+                )
+
+    def batches(self, batch_size: int):
+        """Yields ``(batch, target for that batch)``."""
+        for batch in self.data.batches(batch_size):
+            yield batch, self._batch_target(batch)
+        self._check_count(self.data.count)
+
+    def _batch_target(self, batch: Batch) -> Any:
+        target = self.target
+        if target == "labels":
+            if batch.labels is None:
+                raise ValueError(
+                    "`targets`='labels' but the dataset yields no labels; it must yield (x, y)."
+                )
+            return targets_lib.ClassTargets(targets_lib.class_indices(batch.labels))
+        if isinstance(target, targets_lib.ClassTargets) and target.indices is not None:
+            return targets_lib.ClassTargets(target.take(batch.offset, batch.size))
+        return target
+
+    def explanation(self, parts: Sequence[tuple], *, per_input: bool) -> Explanation:
+        """Joins per-batch ``(maps, classes, scores)`` into one :class:`Explanation`."""
+        flat_maps = [np.concatenate(chunks, axis=0) for chunks in zip(*(p[0] for p in parts))]
+        return Explanation(
+            maps=pack(self.structure, flat_maps) if per_input else flat_maps[0],
+            classes=np.concatenate([p[1] for p in parts]) if self.is_class_target else None,
+            scores=np.concatenate([p[2] for p in parts]),
+        )
+
+
 class Explainer(abc.ABC):
     """Base class of every explainer.
 
@@ -155,51 +217,13 @@ class Explainer(abc.ABC):
 
     def explain(self, inputs: Any, targets: targets_lib.TargetSpec = None) -> Explanation:
         """Like calling the explainer, but also returns the explained classes and scores."""
-        data = Inputs(inputs, self.model)
-        target = targets_lib.resolve(targets)
-        if target == "labels" and data.dataset is None:
-            raise ValueError(
-                "`targets`='labels' takes labels from a tf.data.Dataset yielding (x, y); "
-                "for arrays pass the labels themselves as `targets`."
-            )
-        per_sample = isinstance(target, targets_lib.ClassTargets) and target.indices is not None
-        if per_sample and data.count is not None and len(target.indices) != data.count:
-            raise ValueError(
-                f"`targets` has {len(target.indices)} entries but `inputs` has {data.count} samples."
-            )
-        maps, classes, scores = [], [], []
-        for batch in data.batches(self.batch_size):
-            batch_target = self._batch_target(target, batch)
-            plan = self._plan(batch, data.structure, batch_target)
-            batch_maps, batch_classes, batch_scores = self._explain_batch(batch, plan)
-            maps.append(batch_maps)
-            classes.append(batch_classes)
-            scores.append(batch_scores)
-        if per_sample and len(target.indices) != data.count:
-            raise ValueError(
-                f"`targets` has {len(target.indices)} entries but `inputs` has {data.count} samples."
-            )
-        flat_maps = [np.concatenate(parts, axis=0) for parts in zip(*maps)]
-        packed = pack(data.structure, flat_maps) if self.per_input else flat_maps[0]
-        is_class = isinstance(target, targets_lib.ClassTargets) or target == "labels"
-        return Explanation(
-            maps=packed,
-            classes=np.concatenate(classes) if is_class else None,
-            scores=np.concatenate(scores),
-        )
+        call = ExplainerCall(self.model, inputs, targets)
+        parts = []
+        for batch, target in call.batches(self.batch_size):
+            parts.append(self._explain_batch(batch, self._plan(batch, call.structure, target)))
+        return call.explanation(parts, per_input=self.per_input)
 
     # -- targets and plans -----------------------------------------------------
-
-    def _batch_target(self, target: Any, batch: Batch) -> Any:
-        if target == "labels":
-            if batch.labels is None:
-                raise ValueError(
-                    "`targets`='labels' but the dataset yields no labels; it must yield (x, y)."
-                )
-            return targets_lib.ClassTargets(targets_lib.class_indices(batch.labels))
-        if isinstance(target, targets_lib.ClassTargets) and target.indices is not None:
-            return targets_lib.ClassTargets(target.take(batch.offset, batch.size))
-        return target
 
     def _info(self, batch: Batch, structure: Any) -> ModelInfo:
         key = tuple((a.shape[1:], a.dtype.str) for a in batch.inputs)
@@ -342,16 +366,8 @@ class SinglePassExplainer(Explainer):
         return body
 
 
-class _NoOverride:
-    def __enter__(self):
-        return 0
-
-    def __exit__(self, *exc):
-        return False
-
-
 def _maybe_relu_override(model: keras.Model, enabled: bool):
-    return relu_override(model) if enabled else _NoOverride()
+    return relu_override(model) if enabled else contextlib.nullcontext()
 
 
 class LayerExplainer(SinglePassExplainer):

@@ -1,0 +1,124 @@
+"""Several explainers on the same inputs and targets, sharing one forward pass.
+
+Single-pass methods (Saliency, Deconvnet, GuidedBackprop, GradientInput, CAM,
+GradCAM, GradCAMPlusPlus, GuidedGradCAM) that explain the same output are traced into
+one graph: one forward pass under one persistent tape, then each method's gradients.
+ReLU backward rules are chosen per gradient (see :mod:`keras_viz.backprop`), so
+guided and plain methods still share the forward pass. Multi-pass methods
+(SmoothGrad, IntegratedGradients, Occlusion) run on their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+import tensorflow as tf
+
+from keras_viz import targets as targets_lib
+from keras_viz._inputs import Batch
+from keras_viz._model import LayerRecorder
+from keras_viz.backprop import relu_override, warn_unreached
+from keras_viz.explainers.base import (
+    Explainer,
+    ExplainerCall,
+    Explanation,
+    ForwardPass,
+    Plan,
+    SinglePassExplainer,
+)
+
+
+class ExplainerGroup:
+    """Runs several explainers of one model on the same inputs and targets.
+
+    Args:
+        explainers: explainers built for the same model.
+        batch_size: samples per forward pass of the shared graph (default: the
+            smallest ``batch_size`` of the explainers).
+
+    Example:
+        >>> group = ExplainerGroup([kv.Saliency(model), kv.GradCAM(model), kv.GuidedGradCAM(model)])
+        >>> saliency, grad_cam, guided = group.explain(images, targets=labels)
+    """
+
+    def __init__(self, explainers: Sequence[Explainer], *, batch_size: int | None = None):
+        explainers = list(explainers)
+        if not explainers:
+            raise ValueError("`explainers` is empty: pass at least one explainer.")
+        for explainer in explainers:
+            if not isinstance(explainer, Explainer):
+                raise TypeError(f"`explainers` must hold keras-viz explainers; received {explainer!r}")
+        model = explainers[0].model
+        if any(e.model is not model for e in explainers):
+            raise ValueError("`explainers` must all explain the same model.")
+        self.model = model
+        self.explainers = explainers
+        self.batch_size = batch_size or min(e.batch_size for e in explainers)
+        first = next((e for e in explainers if isinstance(e, SinglePassExplainer)), None)
+        self._shared = [
+            i
+            for i, e in enumerate(explainers)
+            if isinstance(e, SinglePassExplainer)
+            and (e.output, e.use_logits) == (first.output, first.use_logits)
+        ]
+        if len(self._shared) < 2:
+            self._shared = []
+        self._functions: dict[tuple, Any] = {}
+        self.trace_count = 0
+
+    def __call__(self, inputs: Any, targets: targets_lib.TargetSpec = None) -> list[Any]:
+        return [e.maps for e in self.explain(inputs, targets)]
+
+    def explain(self, inputs: Any, targets: targets_lib.TargetSpec = None) -> list[Explanation]:
+        """One :class:`Explanation` per explainer, in order."""
+        call = ExplainerCall(self.model, inputs, targets)
+        parts: list[list[tuple]] = [[] for _ in self.explainers]
+        for batch, target in call.batches(self.batch_size):
+            plans = [e._plan(batch, call.structure, target) for e in self.explainers]
+            if self._shared:
+                shared = self._run_shared(batch, [plans[i] for i in self._shared])
+                for i, result in zip(self._shared, shared):
+                    parts[i].append(result)
+            for i, (explainer, plan) in enumerate(zip(self.explainers, plans)):
+                if i not in self._shared:
+                    parts[i].append(explainer._explain_batch(batch, plan))
+        return [call.explanation(p, per_input=e.per_input) for e, p in zip(self.explainers, parts)]
+
+    def _run_shared(self, batch: Batch, plans: list[Plan]) -> list[tuple]:
+        members = [self.explainers[i] for i in self._shared]
+        key = tuple(m._function_key(p) for m, p in zip(members, plans))
+        if key not in self._functions:
+            self.trace_count += 1
+            specs = [*Explainer._input_specs(plans[0]), tf.TensorSpec((None,), tf.int32)]
+            function = tf.function(self._body(members, plans), autograph=False).get_concrete_function(*specs)
+            if any(m.modified_relus for m in members):
+                warn_unreached(function.graph, "+".join(m.method for m in members if m.modified_relus))
+            self._functions[key] = function
+        classes = Explainer._class_array(plans[0], batch)
+        maps, used, scores = self._functions[key](*batch.inputs, classes)
+        used, scores = used.numpy(), scores.numpy()
+        return [([m.numpy() for m in member_maps], used, scores) for member_maps in maps]
+
+    def _body(self, members: list[SinglePassExplainer], plans: list[Plan]):
+        count = len(plans[0].shapes)
+        layers = [layer for plan in plans for layer in plan.layers]
+        modified = any(m.modified_relus for m in members)
+
+        def body(*args):
+            inputs, classes = list(args[:count]), args[count]
+            recorder = LayerRecorder(layers)
+            with relu_override(self.model) if modified else contextlib.nullcontext():
+                with tf.GradientTape(persistent=True, watch_accessed_variables=False) as tape:
+                    for tensor in inputs:
+                        tape.watch(tensor)
+                    outputs, scores, used = members[0]._forward(plans[0], inputs, classes, recorder)
+                results = []
+                for member, plan in zip(members, plans):
+                    forward = ForwardPass(plan, inputs, outputs, scores, used, tape, recorder)
+                    results.append([tf.cast(m, tf.float32) for m in member._attribute(forward)])
+            return results, used, scores
+
+        return body
+
