@@ -9,7 +9,8 @@ Rendering of maps into pictures lives in :mod:`keras_viz.render`; embedded demo 
 in :mod:`keras_viz.datasets`.
 """
 
-from keras_viz import datasets, render, tensorboard
+from keras_viz import activations, architecture, callbacks, datasets, filters, health, render, tensorboard
+from keras_viz.activations import FeatureMaps
 from keras_viz._model import find_layer, iter_layers
 from keras_viz.explainers import (
     CAM,
@@ -46,9 +47,15 @@ __all__ = [
     "Occlusion",
     "Saliency",
     "SmoothGrad",
+    "FeatureMaps",
     "Unit",
+    "activations",
+    "architecture",
+    "callbacks",
     "datasets",
+    "filters",
     "find_layer",
+    "health",
     "iter_layers",
     "render",
     "tensorboard",

@@ -1,0 +1,162 @@
+"""Feature maps: the activations of chosen layers for given inputs.
+
+"Visualize the activations" (Yosinski et al., "Understanding Neural Networks Through
+Deep Visualization", 2015; CS231n lecture notes): run inputs through the network and
+look at each channel of a layer as a picture. Layers are read during the model's own
+forward pass (see :mod:`keras_viz._model`), so nested and subclassed models work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_viz import render
+from keras_viz._inputs import Inputs, pack
+from keras_viz._model import (
+    LayerRecorder,
+    ModelInfo,
+    check_backend,
+    check_model,
+    find_layer,
+    layer_path,
+    single_tensor,
+)
+
+__all__ = ["FeatureMaps", "feature_map_grid", "spatial_layers"]
+
+
+def spatial_layers(model: keras.Model, sample: Any, *, limit: int | None = None) -> list[str]:
+    """Paths of the convolution layers (else all layers) with spatial output, in call order.
+
+    Args:
+        model: any Keras model.
+        sample: one batch of inputs, used to probe the model once.
+        limit: keep at most this many, evenly spaced, always including the last one.
+    """
+    info = ModelInfo(model, sample)
+    seen: dict[int, tuple[str, bool]] = {}
+    for call in info.calls:
+        shape = call.output_shape
+        if shape is not None and len(shape) >= 3 and not isinstance(call.layer, keras.Model):
+            is_conv = isinstance(call.layer, _CONVOLUTIONS)
+            seen.setdefault(id(call.layer), (layer_path(model, call.layer), is_conv))
+    convs = [path for path, is_conv in seen.values() if is_conv]
+    paths = convs or [path for path, _ in seen.values()]
+    if limit is not None and len(paths) > limit:
+        picks = np.linspace(0, len(paths) - 1, limit).round().astype(int)
+        paths = [paths[i] for i in sorted(set(picks))]
+    return paths
+
+
+_CONVOLUTIONS = (
+    keras.layers.Conv1D,
+    keras.layers.Conv2D,
+    keras.layers.Conv3D,
+    keras.layers.DepthwiseConv2D,
+    keras.layers.SeparableConv1D,
+    keras.layers.SeparableConv2D,
+    keras.layers.Conv1DTranspose,
+    keras.layers.Conv2DTranspose,
+)
+
+
+class FeatureMaps:
+    """Reads the outputs of several layers in one compiled forward pass.
+
+    Args:
+        model: any Keras model on the TensorFlow backend.
+        layers: layer names, ``/``-paths, indices or objects.
+        batch_size: samples per forward pass.
+
+    Example:
+        >>> maps = kv.FeatureMaps(model, ["conv1", "backbone/conv5"])(images)
+        >>> maps["conv1"].shape   # (N, H, W, C)
+    """
+
+    def __init__(self, model: keras.Model, layers: Sequence[Any], *, batch_size: int = 32):
+        check_backend()
+        self.model = check_model(model)
+        if isinstance(layers, (str, int)) or not isinstance(layers, Sequence) or not layers:
+            raise ValueError(f"`layers` must be a non-empty list of layers; received {layers!r}")
+        self.layers = [find_layer(model, layer, argument="layers") for layer in layers]
+        self.names = [layer if isinstance(layer, str) else layer_path(model, l) for layer, l in zip(layers, self.layers)]
+        self.batch_size = int(batch_size)
+        self._functions: dict[tuple, Any] = {}
+
+    def __call__(self, inputs: Any) -> dict[str, np.ndarray]:
+        data = Inputs(inputs, self.model)
+        parts: list[list[np.ndarray]] = []
+        for batch in data.batches(self.batch_size):
+            function = self._function(batch, data.structure)
+            parts.append([t.numpy() for t in function(*batch.inputs)])
+        return {name: np.concatenate(chunks, axis=0) for name, chunks in zip(self.names, zip(*parts))}
+
+    def _function(self, batch, structure):
+        key = tuple(a.shape[1:] for a in batch.inputs)
+        if key not in self._functions:
+            count = len(batch.inputs)
+
+            def body(*inputs):
+                recorder = LayerRecorder(self.layers)
+                with recorder.active():
+                    self.model(pack(structure, list(inputs[:count])), training=False)
+                return [
+                    tf.cast(single_tensor(recorder.output(layer), f"Layer {layer.name!r}"), tf.float32)
+                    for layer in self.layers
+                ]
+
+            specs = [tf.TensorSpec((None, *a.shape[1:]), tf.float32) for a in batch.inputs]
+            self._functions[key] = tf.function(body, autograph=False).get_concrete_function(*specs)
+        return self._functions[key]
+
+
+def feature_map_grid(
+    activation: np.ndarray,
+    *,
+    max_channels: int = 32,
+    colormap: str = "viridis",
+    scale: int = 1,
+    labels: bool = True,
+) -> np.ndarray:
+    """Tiles the channels of one sample's activation into a labelled picture.
+
+    Each channel is normalised on its own (min–max), so weak and strong channels are
+    both visible; a channel that is zero everywhere stays black (a dead unit).
+
+    Args:
+        activation: ``(H, W, C)`` feature maps, or ``(T, C)`` for a sequence layer
+            (each channel becomes a strip).
+        max_channels: the first channels shown.
+        colormap: a :mod:`keras_viz.render` colour map.
+        scale: integer up-scaling of each tile.
+        labels: write the channel index under each tile.
+
+    Returns:
+        uint8 ``(H', W', 3)``.
+    """
+    activation = np.asarray(activation, np.float32)
+    if activation.ndim == 2:
+        activation = activation[None, :, :]  # a sequence: one strip per channel
+    if activation.ndim != 3:
+        raise ValueError(
+            f"`activation` must be (H, W, C) or (T, C) for one sample; received shape {activation.shape}"
+        )
+    if isinstance(max_channels, bool) or not isinstance(max_channels, int) or max_channels < 1:
+        raise ValueError(f"`max_channels` must be a positive int; received {max_channels!r}")
+    channels = min(activation.shape[-1], max_channels)
+    tiles = []
+    for c in range(channels):
+        plane = activation[..., c]
+        low, high = float(plane.min()), float(plane.max())
+        unit = (plane - low) / (high - low) if high > low else np.zeros_like(plane)
+        tiles.append(render.colormap(unit, colormap))
+    names = [str(c) for c in range(channels)] if labels else None
+    height, width = activation.shape[:2]
+    readable = max(1, min(24 // max(min(height, width), 1), 256 // max(height, width, 1)))
+    tile_scale = max(scale, readable)
+    return render.grid(tiles, labels=names, scale=tile_scale)

@@ -1,0 +1,43 @@
+"""Keras callbacks that log keras-viz views into TensorBoard during ``model.fit``.
+
+Each callback writes into the ``log_dir`` of ``keras.callbacks.TensorBoard`` as its own
+run (``keras_viz`` by default), beside Keras' ``train`` and ``validation`` runs.
+"""
+
+from keras_viz.callbacks.activations import ActivationCallback
+from keras_viz.callbacks.base import VizCallback
+from keras_viz.callbacks.explanations import (
+    CAMCallback,
+    DeconvnetCallback,
+    ExplanationCallback,
+    GradCAMCallback,
+    GradCAMPlusPlusCallback,
+    GradientInputCallback,
+    GuidedBackpropCallback,
+    GuidedGradCAMCallback,
+    IntegratedGradientsCallback,
+    OcclusionCallback,
+    SaliencyCallback,
+    SmoothGradCallback,
+)
+from keras_viz.callbacks.filters import FilterCallback
+from keras_viz.callbacks.health import TrainingHealthCallback
+
+__all__ = [
+    "ActivationCallback",
+    "CAMCallback",
+    "DeconvnetCallback",
+    "ExplanationCallback",
+    "FilterCallback",
+    "GradCAMCallback",
+    "GradCAMPlusPlusCallback",
+    "GradientInputCallback",
+    "GuidedBackpropCallback",
+    "GuidedGradCAMCallback",
+    "IntegratedGradientsCallback",
+    "OcclusionCallback",
+    "SaliencyCallback",
+    "SmoothGradCallback",
+    "TrainingHealthCallback",
+    "VizCallback",
+]

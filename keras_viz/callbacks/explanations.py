@@ -1,0 +1,276 @@
+"""Explanation callbacks: attribution maps of fixed inputs, logged every few epochs.
+
+For each method and each input, three image tags show the input, the heatmap and
+their overlay (``<method>/input``, ``<method>/heatmap``, ``<method>/overlay``).
+Several single-pass methods in one callback share one forward pass
+(:class:`~keras_viz.explainers.group.ExplainerGroup`).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_viz import targets as targets_lib
+from keras_viz import tensorboard as kv_tensorboard
+from keras_viz.callbacks.base import VizCallback
+from keras_viz.explainers import (
+    CAM,
+    Deconvnet,
+    Explainer,
+    ExplainerGroup,
+    GradCAM,
+    GradCAMPlusPlus,
+    GradientInput,
+    GuidedBackprop,
+    GuidedGradCAM,
+    IntegratedGradients,
+    Occlusion,
+    Saliency,
+    SmoothGrad,
+)
+
+__all__ = [
+    "CAMCallback",
+    "DeconvnetCallback",
+    "ExplanationCallback",
+    "GradCAMCallback",
+    "GradCAMPlusPlusCallback",
+    "GradientInputCallback",
+    "GuidedBackpropCallback",
+    "GuidedGradCAMCallback",
+    "IntegratedGradientsCallback",
+    "OcclusionCallback",
+    "SaliencyCallback",
+    "SmoothGradCallback",
+]
+
+ExplainerFactory = Callable[[keras.Model], Explainer]
+
+
+def _fixed_inputs(inputs: Any, count: int) -> Any:
+    """The first ``count`` samples of the fixed inputs, as NumPy arrays."""
+    if isinstance(inputs, tf.data.Dataset):
+        raise TypeError(
+            "`inputs` of a callback must be a fixed set of arrays (e.g. x_val[:8]), not a "
+            "tf.data.Dataset: the same samples are drawn at every step."
+        )
+    if isinstance(inputs, dict):
+        return {key: np.asarray(value)[:count] for key, value in inputs.items()}
+    if isinstance(inputs, (list, tuple)) and inputs and all(
+        isinstance(v, (np.ndarray, tf.Tensor)) for v in inputs
+    ):
+        return [np.asarray(value)[:count] for value in inputs]
+    array = np.asarray(inputs)
+    if array.ndim < 2 or array.shape[0] == 0:
+        raise ValueError(f"`inputs` must be a non-empty batch (N, ...); received shape {array.shape}")
+    return array[:count]
+
+
+def _factories(explainers: Any) -> list[ExplainerFactory]:
+    if isinstance(explainers, (Explainer, type)) or callable(explainers):
+        explainers = [explainers]
+    if not isinstance(explainers, Sequence) or not explainers:
+        raise ValueError(f"`explainers` must be a non-empty list; received {explainers!r}")
+    factories = []
+    for item in explainers:
+        if isinstance(item, Explainer):
+            factories.append(functools.partial(_rebind, item))
+        elif callable(item):
+            factories.append(item)
+        else:
+            raise TypeError(
+                f"`explainers` holds {item!r}: expected explainer classes (kv.GradCAM), "
+                f"callables model -> explainer, or explainers"
+            )
+    return factories
+
+
+def _rebind(explainer: Explainer, model: keras.Model) -> Explainer:
+    if explainer.model is not model:
+        raise ValueError(
+            f"{explainer!r} was built for model {explainer.model.name!r}, not for the model "
+            f"being trained ({model.name!r}); pass the explainer class instead."
+        )
+    return explainer
+
+
+def _spatial_index(flat_inputs: list[np.ndarray]) -> int:
+    for index, array in enumerate(flat_inputs):
+        if array.ndim >= 3:
+            return index
+    raise ValueError(
+        "Explanation callbacks draw image (N, H, W, C) or sequence (N, T, C) inputs; the "
+        f"inputs have shapes {[a.shape for a in flat_inputs]}."
+    )
+
+
+def _pictures(images: np.ndarray, maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Images and maps as pictures; a sequence (N, T, C) becomes one row per channel."""
+    if images.ndim == 3:  # (N, T, C) -> (N, C, T) grey picture, map repeated per row
+        return np.transpose(images, (0, 2, 1)), np.repeat(maps[:, None, :], images.shape[2], axis=1)
+    return images, maps
+
+
+class ExplanationCallback(VizCallback):
+    """Logs explanations of fixed inputs into TensorBoard every ``freq`` epochs.
+
+    Args:
+        inputs: the fixed inputs (e.g. ``x_val[:8]``; a list/dict for multi-input models).
+        explainers: explainer classes (``kv.GradCAM``), callables ``model -> explainer``
+            (``functools.partial(kv.SmoothGrad, samples=16)``) or explainers built for
+            the trained model.
+        targets: the true labels (default when given) or None for the predicted class;
+            also a ``kv.Unit`` or a callable. The tag description says which.
+        log_dir: the ``log_dir`` of ``keras.callbacks.TensorBoard``.
+        value_range: the inputs' value range for display (default: min–max per image).
+        colormap: heatmap colour map (default: viridis, or a diverging map for signed maps).
+        alpha: overlay opacity.
+        scale: display up-scaling; default: images at least 128 px.
+        **options: ``run``, ``freq``, ``batch_freq``, ``max_outputs``, ``raise_errors``
+            (see :class:`~keras_viz.callbacks.base.VizCallback`).
+    """
+
+    def __init__(
+        self,
+        inputs: Any,
+        *,
+        explainers: Any,
+        targets: targets_lib.TargetSpec = None,
+        log_dir: str,
+        value_range: tuple[float, float] | None = None,
+        colormap: str | None = None,
+        alpha: float = 0.5,
+        scale: int | None = None,
+        **options: Any,
+    ):
+        super().__init__(log_dir=log_dir, **options)
+        self.inputs = _fixed_inputs(inputs, self.max_outputs)
+        resolved = targets_lib.resolve(targets)
+        if isinstance(resolved, targets_lib.ClassTargets) and resolved.indices is not None:
+            targets = resolved.indices[: self.max_outputs]
+        self.targets = targets
+        self.factories = _factories(explainers)
+        self.value_range = value_range
+        self.colormap = colormap
+        self.alpha = float(alpha)
+        self.scale = scale
+        self._group: ExplainerGroup | None = None
+
+    def _explainer_group(self) -> ExplainerGroup:
+        model = self.model
+        if self._group is None or self._group.model is not model:
+            self._group = ExplainerGroup([factory(model) for factory in self.factories])
+        return self._group
+
+    def _describe(self, method: str) -> str:
+        if self.targets is None:
+            return f"{method} of the **predicted class** of each input (no labels given)."
+        if isinstance(self.targets, targets_lib.Unit):
+            return f"{method} of unit {self.targets}."
+        if callable(self.targets):
+            return f"{method} of the score {getattr(self.targets, '__name__', 'function')}."
+        return f"{method} of the **true label** of each input."
+
+    def _log(self, step: int, prefix: str) -> None:
+        group = self._explainer_group()
+        explanations = group.explain(self.inputs, self.targets)
+        flat = tf.nest.flatten(self.inputs)
+        index = _spatial_index(flat)
+        tags = _tag_prefixes(group.explainers)
+        with self.writing() as writer:
+            for explainer, explanation, tag in zip(group.explainers, explanations, tags):
+                maps = explanation.maps
+                if explainer.per_input:
+                    maps = tf.nest.flatten(maps)[index]
+                images, pictures = _pictures(flat[index], maps)
+                labels = None if explanation.classes is None else [int(c) for c in explanation.classes]
+                kv_tensorboard.log_explanations(
+                    writer,
+                    prefix + tag,
+                    images,
+                    pictures,
+                    step,
+                    labels=labels,
+                    description=self._describe(explainer.method),
+                    max_outputs=self.max_outputs,
+                    colormap=self.colormap,
+                    alpha=self.alpha,
+                    value_range=self.value_range,
+                    scale=self.scale or max(1, 128 // max(images.shape[1:3])),
+                )
+
+
+def _tag_prefixes(explainers: Sequence[Explainer]) -> list[str]:
+    """``method`` tags, disambiguated by layer when a method appears twice."""
+    methods = [e.method for e in explainers]
+    tags = []
+    for explainer, method in zip(explainers, methods):
+        tag = method
+        if methods.count(method) > 1:
+            layer = getattr(explainer, "layer", None)
+            suffix = str(layer).replace(" ", "_") if layer is not None else str(len(tags))
+            tag = f"{method}/{suffix}"
+        tags.append(tag)
+    return tags
+
+
+_CALLBACK_OPTIONS = frozenset(
+    {"run", "freq", "batch_freq", "max_outputs", "raise_errors", "value_range", "colormap", "alpha", "scale"}
+)
+
+
+def _method_callback(explainer_class: type[Explainer]) -> type[ExplanationCallback]:
+    """An :class:`ExplanationCallback` for one explainer class, taking its options."""
+    accepted = {
+        name
+        for klass in explainer_class.__mro__
+        if "__init__" in vars(klass) and issubclass(klass, Explainer)
+        for name in inspect.signature(vars(klass)["__init__"]).parameters
+    } - {"self", "model", "options"}
+
+    def __init__(self, inputs: Any, targets: targets_lib.TargetSpec = None, *, log_dir: str, **options: Any):
+        unknown = sorted(set(options) - accepted - _CALLBACK_OPTIONS)
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} got unknown option(s) {unknown}; explainer options: "
+                f"{sorted(accepted)}, callback options: {sorted(_CALLBACK_OPTIONS)}."
+            )
+        callback_options = {k: v for k, v in options.items() if k in _CALLBACK_OPTIONS}
+        explainer_options = {k: v for k, v in options.items() if k not in _CALLBACK_OPTIONS}
+        ExplanationCallback.__init__(
+            self,
+            inputs,
+            explainers=[functools.partial(explainer_class, **explainer_options)],
+            targets=targets,
+            log_dir=log_dir,
+            **callback_options,
+        )
+
+    name = f"{explainer_class.__name__}Callback"
+    doc = (
+        f"Logs :class:`~keras_viz.{explainer_class.__name__}` explanations of fixed inputs.\n\n"
+        f"``{name}(inputs, targets=None, *, log_dir, **options)``: options of\n"
+        f":class:`~keras_viz.{explainer_class.__name__}` (e.g. ``layer``) go to the explainer, the\n"
+        f"others ({', '.join(sorted(_CALLBACK_OPTIONS))}) to :class:`ExplanationCallback`.\n"
+    )
+    return type(name, (ExplanationCallback,), {"__init__": __init__, "__doc__": doc, "__module__": __name__})
+
+
+SaliencyCallback = _method_callback(Saliency)
+DeconvnetCallback = _method_callback(Deconvnet)
+GuidedBackpropCallback = _method_callback(GuidedBackprop)
+GradientInputCallback = _method_callback(GradientInput)
+SmoothGradCallback = _method_callback(SmoothGrad)
+IntegratedGradientsCallback = _method_callback(IntegratedGradients)
+CAMCallback = _method_callback(CAM)
+GradCAMCallback = _method_callback(GradCAM)
+GradCAMPlusPlusCallback = _method_callback(GradCAMPlusPlus)
+GuidedGradCAMCallback = _method_callback(GuidedGradCAM)
+OcclusionCallback = _method_callback(Occlusion)
