@@ -331,6 +331,10 @@ class ModelInfo:
             )
             return outputs
 
+        if not model.built:
+            model(sample, training=False)  # Keras builds with a symbolic call first; keep it out
+            paths = {id(layer): path for path, layer in iter_layers(model)}
+            layers = [layer for _, layer in iter_layers(model)]
         with intercept(layers, hook):
             outputs = model(sample, training=False)
         self.outputs_structure = outputs

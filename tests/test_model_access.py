@@ -81,3 +81,17 @@ def test_grad_cam_on_nested_layer_equals_grad_cam_on_the_same_features(model_zoo
     np.testing.assert_array_equal(by_path, by_default)
     by_backbone = kv.GradCAM(nested, layer="backbone")(x, targets=1)  # the nested model's output
     np.testing.assert_allclose(by_backbone, by_default, rtol=1e-6)
+
+
+def test_probe_of_a_never_called_model_records_each_call_once():
+    class Fresh(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.conv = layers.Conv2D(2, 3, name="conv")
+            self.gap = layers.GlobalAveragePooling2D()
+
+        def call(self, x):
+            return self.gap(self.conv(x))
+
+    info = ModelInfo(Fresh(), np.ones((1, 8, 8, 1), np.float32))
+    assert len(info.calls) == 2 and info.calls[0].layer.name == "conv"
