@@ -26,7 +26,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from keras_viz import datasets, render
+from keras_viz import callbacks, datasets, render
 from keras_viz import tensorboard as kv_tensorboard
 from keras_viz.explainers import (
     CAM,
@@ -39,13 +39,24 @@ from keras_viz.explainers import (
     Saliency,
 )
 
-__all__ = ["DEMO_METHODS", "GRID_FILENAME", "GRID_TAG", "build_demo_model", "run_demo"]
+__all__ = [
+    "DEMO_METHODS",
+    "GRID_FILENAME",
+    "GRID_TAG",
+    "TRAINING_RUN",
+    "build_demo_model",
+    "demo_callbacks",
+    "run_demo",
+]
 
 IMAGE_SIZE = 32
 EXAMPLES = 8
 BATCH_SIZE = 32
 LEARNING_RATE = 1e-2
 DISPLAY_SCALE = 4  # 32x32 digits are drawn as 128x128 pictures
+
+TRAINING_RUN = "keras_viz_training"
+"""Run written by the keras-viz callbacks during training (one step per epoch)."""
 
 GRID_TAG = "comparison/methods"
 """Tag of the labelled grid that compares the methods (one row per digit)."""
@@ -126,6 +137,32 @@ def _pick_examples(labels: np.ndarray, count: int) -> np.ndarray:
     return np.asarray((firsts + rest)[:count])
 
 
+def demo_callbacks(
+    log_dir: str, images: np.ndarray, labels: np.ndarray, health_x: np.ndarray, health_y: np.ndarray
+) -> list[keras.callbacks.Callback]:
+    """Keras' TensorBoard callback plus every keras-viz callback, as a user would add them.
+
+    The keras-viz callbacks write the run :data:`TRAINING_RUN`: explanations of the fixed
+    digits (Saliency, guided backprop, Grad-CAM and CAM sharing one forward pass), the
+    filters of every layer, feature maps, and training health (dead ReLUs, histograms,
+    the block diagram of the model), once per epoch.
+    """
+    common = {"log_dir": log_dir, "run": TRAINING_RUN}
+    return [
+        keras.callbacks.TensorBoard(log_dir),
+        callbacks.ExplanationCallback(
+            images,
+            explainers=[Saliency, GuidedBackprop, GradCAM, CAM],
+            targets=labels,
+            value_range=(0.0, 1.0),
+            **common,
+        ),
+        callbacks.FilterCallback(**common),
+        callbacks.ActivationCallback(images[:4], **common),
+        callbacks.TrainingHealthCallback(health_x, health_y, **common),
+    ]
+
+
 def run_demo(
     log_dir: str | os.PathLike[str] = "logs/keras-viz-demo",
     epochs: int = 3,
@@ -175,6 +212,8 @@ def run_demo(
     )
     say(f"Training {model.name} on {len(x_train)} digits of {IMAGE_SIZE}x{IMAGE_SIZE} px, "
         f"{epochs} epoch(s)...")
+    chosen = _pick_examples(y_test, EXAMPLES)
+    images, labels = x_test[chosen], y_test[chosen]
     start = time.perf_counter()
     model.fit(
         x_train,
@@ -182,7 +221,7 @@ def run_demo(
         batch_size=BATCH_SIZE,
         epochs=epochs,
         validation_data=(x_test, y_test),
-        callbacks=[keras.callbacks.TensorBoard(log_dir)],
+        callbacks=demo_callbacks(log_dir, images, labels, x_train[:64], y_train[:64]),
         verbose=0 if quiet else 2,
     )
     train_seconds = time.perf_counter() - start
@@ -190,8 +229,6 @@ def run_demo(
     say(f"Test accuracy: {accuracy:.4f} on {len(x_test)} digits ({train_seconds:.1f} s of training).")
 
     start = time.perf_counter()
-    chosen = _pick_examples(y_test, EXAMPLES)
-    images, labels = x_test[chosen], y_test[chosen]
     step = epochs - 1
     tags: list[str] = []
     overlays: dict[str, np.ndarray] = {}
@@ -239,11 +276,15 @@ def run_demo(
     say(f"  <method>/input, <method>/heatmap, <method>/overlay for {', '.join(DEMO_METHODS)}")
     say(f"  {GRID_TAG}: all methods side by side")
     say(f"Saved the comparison grid to {grid_png}")
+    say(f"During training, the keras-viz callbacks wrote explanations, filters, feature maps and "
+        f"training health (dead ReLUs, histograms, the model diagram) to the run "
+        f"{os.path.join(log_dir, TRAINING_RUN)}")
     say(f"Browse it with:\n  tensorboard --logdir {shlex.quote(log_dir)}")
     return {
         "accuracy": accuracy,
         "log_dir": log_dir,
         "run_dir": run_dir,
+        "training_run_dir": os.path.join(log_dir, TRAINING_RUN),
         "tags": tags,
         "grid_png": grid_png,
         "seconds": {"train": train_seconds, "explain": explain_seconds},

@@ -92,7 +92,8 @@ def test_explainers_and_render_never_import_the_tensorboard_module():
 
 def test_public_api_is_listed_in_all():
     assert set(kvtb.__all__) == {
-        "DEFAULT_RUN", "explanation_images", "image_summary", "log_explanations", "run_writer",
+        "DEFAULT_RUN", "encode_image_tensor", "explanation_images", "histogram_buckets",
+        "histogram_summary", "image_summary", "log_explanations", "run_writer",
     }
 
 
@@ -380,3 +381,30 @@ def test_writes_survive_keras_tensorboard_callback_with_batch_update_freq(tmp_pa
     written = read_images(tmp_path / "keras_viz")
     assert [event["step"] for event in written["ours"]] == [0, 1]
     assert "plain" not in written
+
+
+def test_histogram_buckets_match_tensorboards_own():
+    from tensorboard.plugins.histogram import summary_v2
+
+    from keras_viz.tensorboard import histogram_buckets
+
+    data = np.random.default_rng(0).normal(size=(40, 7))
+    expected = summary_v2._buckets(tf.constant(data), tf.constant(30)).numpy()
+    np.testing.assert_allclose(histogram_buckets(data, 30), expected, rtol=1e-9)
+
+
+def test_histogram_summary_reads_back(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from keras_viz.tensorboard import histogram_summary
+
+    writer = tf.summary.create_file_writer(str(tmp_path))
+    with writer.as_default(), tf.summary.record_if(False):  # written regardless
+        histogram_summary("weights/kernel", np.arange(10.0), step=3)
+    writer.close()
+    accumulator = EventAccumulator(str(tmp_path), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    (event,) = accumulator.Tensors("weights/kernel")
+    buckets = tf.make_ndarray(event.tensor_proto)
+    assert event.step == 3 and buckets.shape == (30, 3) and buckets[:, 2].sum() == 10
+    assert accumulator.SummaryMetadata("weights/kernel").plugin_data.plugin_name == "histograms"

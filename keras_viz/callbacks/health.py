@@ -11,7 +11,7 @@ from keras_viz.architecture import model_diagram
 from keras_viz.callbacks.base import VizCallback
 from keras_viz.callbacks.explanations import _fixed_inputs
 from keras_viz.health import HealthProbe, unit_norms
-from keras_viz.tensorboard import image_summary
+from keras_viz.tensorboard import histogram_summary, image_summary
 
 __all__ = ["TrainingHealthCallback"]
 
@@ -85,12 +85,12 @@ class TrainingHealthCallback(VizCallback):
             for layer, fraction in report.dead.items():
                 tf.summary.scalar(f"{prefix}health/dead_relu/{layer}", fraction, step=step)
             for layer, values in report.activations.items():
-                tf.summary.histogram(f"{prefix}health/activations/{layer}", values, step=step)
+                histogram_summary(f"{prefix}health/activations/{layer}", values, step=step)
             for name, values in report.weights.items():
-                tf.summary.histogram(f"{prefix}health/weights/{name}", values, step=step)
+                histogram_summary(f"{prefix}health/weights/{name}", values, step=step)
             for name, gradient in report.gradients.items():
                 tf.summary.scalar(f"{prefix}health/gradient_norm/{name}", float(np.linalg.norm(gradient)), step=step)
-                tf.summary.histogram(f"{prefix}health/gradient_unit_norms/{name}", unit_norms(gradient), step=step)
+                histogram_summary(f"{prefix}health/gradient_unit_norms/{name}", unit_norms(gradient), step=step)
             if report.loss is not None:
                 tf.summary.scalar(f"{prefix}health/loss_on_fixed_batch", report.loss, step=step)
             notes = list(probe.notes)
