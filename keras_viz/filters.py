@@ -50,10 +50,11 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import numbers
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import keras
 import numpy as np
@@ -69,7 +70,9 @@ __all__ = [
     "dense_weight_image",
     "dense_weight_labels",
     "drawable_layers",
+    "draw_tilesets",
     "filter_grid",
+    "filter_tilesets",
     "undrawable_layers",
 ]
 
@@ -797,9 +800,15 @@ def _layer_tilesets(
 
 
 def _label_width(labels: Sequence[str]) -> int:
-    font = ImageFont.load_default()
-    widths = [font.getbbox(text)[2] - font.getbbox(text)[0] for text in labels]
+    widths = [_text_width(text) for text in labels]
     return int(max(widths, default=0)) + 4  # A small margin either side.
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_width(text: str) -> int:
+    # Cached by value: callbacks measure the same labels ("f3 c1") every epoch.
+    left, _, right, _ = ImageFont.load_default().getbbox(text)
+    return int(right - left)
 
 
 def _auto_scale(tileset: _TileSet, with_labels: bool) -> int:
@@ -858,17 +867,15 @@ def _resolve_layer(
     return model_or_layer, model_or_layer.name
 
 
-def filter_grid(
+def filter_tilesets(
     model_or_layer: keras.layers.Layer,
     layer: str | int | keras.layers.Layer | None = None,
     *,
     max_filters: int = 64,
     max_channels: int = 8,
-    scale: int | None = None,
     input_shape: Sequence[int] | None = None,
-    labels: bool = True,
-) -> np.ndarray:
-    """Draws the weights of one layer as a labelled grid of tiles.
+) -> list[Any]:
+    """Reads the weights of one layer into tiles (the model access of :func:`filter_grid`).
 
     First-layer filters on RGB images come out as colour tiles (Krizhevsky
     et al. 2012; Zeiler & Fergus 2014); deeper convolutions as grey tiles,
@@ -899,18 +906,13 @@ def filter_grid(
         max_filters: Most filters (units for Dense) drawn. Defaults to 64.
         max_channels: Most input channels per filter for grey tiles.
             Defaults to 8.
-        scale: Integer upscaling of every tile (nearest neighbour). Defaults
-            to None: the smallest scale at which the shortest tile side is at
-            least 24 px (a 3x3 kernel at least 24x24) and each label fits
-            under its tile, but at most the scale that keeps the longest tile
-            side within 512 px (and at least 1).
         input_shape: For Dense layers, the shape of the input before it was
             flattened, e.g. ``(28, 28, 1)``; overrides the one found in the
             graph.
-        labels: Whether to draw a label under each tile. Defaults to True.
 
     Returns:
-        A uint8 array of shape ``(H, W, 3)``.
+        The tile sets (one per kernel), a snapshot of the weights: drawing them later
+        with :func:`draw_tilesets` shows the weights as they were at this call.
 
     Raises:
         TypeError: If ``model_or_layer`` is not a Keras model or layer, or
@@ -918,17 +920,10 @@ def filter_grid(
         ValueError: If the layer is unknown or cannot be drawn (the message
             gives the reason and the drawable layers), the model has no
             drawable layer, ``input_shape`` is given for a non-Dense layer or
-            does not match the kernel, or a cap or ``scale`` is not a
-            positive integer.
-
-    Example:
-        >>> picture = filter_grid(model, "conv1")
-        >>> render.to_pil(picture).save("conv1.png")
+            does not match the kernel, or a cap is not a positive integer.
     """
     max_filters = _check_positive_int(max_filters, "max_filters")
     max_channels = _check_positive_int(max_channels, "max_channels")
-    if scale is not None:
-        scale = _check_positive_int(scale, "scale")
     target, path = _resolve_layer(model_or_layer, layer)
 
     if not _is_drawable(target):
@@ -958,16 +953,58 @@ def filter_grid(
         hint = f" Drawable layers: {', '.join(candidates)}." if candidates else ""
         raise ValueError(f"Layer {path!r} cannot be drawn: {reason}.{hint}")
 
-    pictures = []
-    for tileset in _layer_tilesets(
+    return _layer_tilesets(
         target, max_filters=max_filters, max_channels=max_channels, input_shape=input_shape
-    ):
-        pictures.append(
-            render.grid(
-                tileset.tiles,
-                labels=tileset.labels if labels else None,
-                columns=tileset.columns,
-                scale=scale if scale is not None else _auto_scale(tileset, labels),
-            )
+    )
+
+
+def draw_tilesets(tilesets: Sequence[Any], *, scale: int | None = None, labels: bool = True) -> np.ndarray:
+    """Draws what :func:`filter_tilesets` read as one labelled picture (uint8 ``(H, W, 3)``).
+
+    Pure rendering: no model access, so it can run away from the training thread.
+    """
+    if scale is not None:
+        scale = _check_positive_int(scale, "scale")
+    pictures = [
+        render.grid(
+            tileset.tiles,
+            labels=tileset.labels if labels else None,
+            columns=tileset.columns,
+            scale=scale if scale is not None else _auto_scale(tileset, labels),
         )
+        for tileset in tilesets
+    ]
     return pictures[0] if len(pictures) == 1 else _stack(pictures)
+
+
+def filter_grid(
+    model_or_layer: keras.layers.Layer,
+    layer: str | int | keras.layers.Layer | None = None,
+    *,
+    max_filters: int = 64,
+    max_channels: int = 8,
+    scale: int | None = None,
+    input_shape: Sequence[int] | None = None,
+    labels: bool = True,
+) -> np.ndarray:
+    """Draws the weights of one layer as a labelled grid of tiles.
+
+    ``draw_tilesets(filter_tilesets(...))``: see :func:`filter_tilesets` for what is
+    read and :func:`draw_tilesets` for the picture.
+
+    Args:
+        model_or_layer, layer, max_filters, max_channels, input_shape: as for
+            :func:`filter_tilesets`.
+        scale: Integer upscaling of every tile (nearest neighbour); None picks the
+            smallest scale at which the shortest tile side is at least 24 px.
+        labels: Whether to draw a label under each tile. Defaults to True.
+
+    Returns:
+        A uint8 array of shape ``(H, W, 3)``.
+    """
+    if scale is not None:
+        scale = _check_positive_int(scale, "scale")
+    tilesets = filter_tilesets(
+        model_or_layer, layer, max_filters=max_filters, max_channels=max_channels, input_shape=input_shape
+    )
+    return draw_tilesets(tilesets, scale=scale, labels=labels)

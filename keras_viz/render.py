@@ -25,6 +25,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Mapping, Sequence
@@ -680,7 +681,7 @@ def _label_strip_height(label_height: int | None, has_labels: bool) -> int:
         return _check_non_negative_int(label_height, "label_height")
     if not has_labels:
         return 0
-    bottom = ImageFont.load_default().getbbox("Ag")[3]
+    bottom = _default_font().getbbox("Ag")[3]
     return int(bottom) + 4  # A small margin above and below the text.
 
 
@@ -688,19 +689,35 @@ def _label_strip(
     text: str,
     size: tuple[int, int],
     background: np.ndarray,
-    font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
+    font: ImageFont.ImageFont | ImageFont.FreeTypeFont | None = None,
 ) -> np.ndarray:
-    """Draws ``text`` centred in its own ``(height, width)`` strip (clipped)."""
+    """Draws ``text`` centred in its own ``(height, width)`` strip (clipped).
+
+    The default font is used; ``font`` is accepted for the callers' convenience only.
+    """
+    return _cached_label_strip(text, tuple(size), tuple(int(c) for c in background)).copy()
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_label_strip(text: str, size: tuple[int, int], background: tuple[int, ...]) -> np.ndarray:
+    # Callbacks redraw the same labels every epoch ("f3 c1", "sample 0"); text rendering
+    # is most of the cost of a labelled grid, so strips are cached by value.
     height, width = size
-    strip = Image.new("RGB", (width, height), tuple(int(c) for c in background))
+    strip = Image.new("RGB", (width, height), background)
     # Dark text on light backgrounds, light text on dark ones.
-    ink = (0, 0, 0) if background.mean() >= 128 else (255, 255, 255)
+    ink = (0, 0, 0) if sum(background) / len(background) >= 128 else (255, 255, 255)
     draw = ImageDraw.Draw(strip)
+    font = _default_font()
     left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
     x = max((width - (right - left)) // 2 - left, 0)
     y = (height - (bottom - top)) // 2 - top
     draw.text((x, y), text, fill=ink, font=font)
     return np.asarray(strip, dtype=np.uint8)
+
+
+@functools.lru_cache(maxsize=1)
+def _default_font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    return ImageFont.load_default()
 
 
 def _grid_columns(columns: int | None, count: int) -> int:
@@ -803,7 +820,7 @@ def grid(
         dtype=np.uint8,
     )
     out[...] = fill
-    font = ImageFont.load_default() if texts and strip_h else None
+    font = _default_font() if texts and strip_h else None
     for index, tile in enumerate(tiles):
         row, col = divmod(index, cols)
         top = padding + row * (cell_h + strip_h + padding)

@@ -64,6 +64,7 @@ def test_public_api_is_listed_in_all():
     assert set(filters.__all__) == {
         "conv_filter_tiles", "conv_filter_labels", "dense_weight_image",
         "dense_weight_labels", "filter_grid", "drawable_layers", "undrawable_layers",
+        "filter_tilesets", "draw_tilesets",
     }
     assert all(callable(getattr(filters, name)) for name in filters.__all__)
 
@@ -538,3 +539,15 @@ def test_first_layer_gabor_grid_round_trips_through_png(tmp_path):
         expected = _expected(kernel[..., index], magnitude) * 255
         # Within one level: the kernel is stored as float32, so x.5 may round either way.
         np.testing.assert_allclose(_cell(plain, row, col, (7, 7)), expected, atol=1.0)
+
+
+def test_tilesets_are_a_snapshot_of_the_weights():
+    import keras
+
+    layer = keras.layers.Conv2D(2, 3)
+    layer.build((None, 8, 8, 3))
+    tilesets = filters.filter_tilesets(layer)
+    before = filters.draw_tilesets(tilesets)
+    layer.kernel.assign(layer.kernel * 0.0 + 1.0)  # the weights change after the read
+    np.testing.assert_array_equal(filters.draw_tilesets(tilesets), before)
+    assert not np.array_equal(filters.filter_grid(layer), before)

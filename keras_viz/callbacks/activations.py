@@ -59,9 +59,10 @@ class ActivationCallback(VizCallback):
             self._maps = FeatureMaps(self.model, layers)
         return self._maps
 
-    def _log(self, step: int, prefix: str) -> None:
+    def _log(self, step: int, prefix: str):
         maps = self._feature_maps()(self.inputs)
-        with self.writing():
+
+        def write(writer):
             for name, values in maps.items():
                 pictures = [feature_map_grid(v, max_channels=self.max_channels) for v in values]
                 height = max(p.shape[0] for p in pictures)
@@ -76,3 +77,5 @@ class ActivationCallback(VizCallback):
                     max_outputs=self.max_outputs,
                     description=f"Feature maps of `{name}` (shape {values.shape[1:]}), one picture per input.",
                 )
+
+        return write

@@ -1,30 +1,37 @@
 """What every keras-viz callback shares: frequency, the run writer, and failure policy.
 
-A callback checks whether it is due, calls a view or explainer, renders, and writes.
+A callback checks whether it is due and reads the model on the training thread (an
+explainer call, feature maps, a weight snapshot: milliseconds); it then hands a *write
+job* (rendering, PNG encoding, writing) to its own background thread, so pictures are
+drawn while training goes on. Everything is written by the end of ``fit``
+(``on_train_end`` waits), and :meth:`VizCallback.wait` waits on demand.
+
 Writing goes to its own run directory beside Keras' ``train`` and ``validation``
 (SPEC §3), inside ``tf.summary.record_if(True)`` so that Keras' ``update_freq``
-condition cannot silently drop it.
-
-The writer is opened lazily for each logging step and closed (after a flush) at its
-end. Keras' ``fit`` has no ``finally``: when training stops with an exception or
-KeyboardInterrupt, ``on_train_end`` never runs, so a writer left open would never be
-closed. Opening per step costs one small event file per step; TensorBoard reads every
-event file in a run directory.
+condition cannot silently drop it. The writer is opened for each write job and closed
+(after a flush) at its end. Keras' ``fit`` has no ``finally``: when training stops
+with an exception or KeyboardInterrupt, ``on_train_end`` never runs, so a writer left
+open would never be closed. Opening per job costs one small event file per logging
+step; TensorBoard reads every event file in a run directory.
 """
 
 from __future__ import annotations
 
 import abc
+import concurrent.futures
 import contextlib
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import keras
 import tensorflow as tf
 
-__all__ = ["VizCallback"]
+__all__ = ["VizCallback", "WriteJob"]
+
+WriteJob = Callable[[tf.summary.SummaryWriter], None]
+"""Renders and writes summaries; called with the run's writer, which is the default."""
 
 
 def _positive_int(value: Any, name: str, allow_none: bool = False) -> int | None:
@@ -57,7 +64,10 @@ class VizCallback(keras.callbacks.Callback, metaclass=abc.ABCMeta):
             batch index, tags get a ``batch/`` prefix); None (default) disables it.
         max_outputs: samples drawn per image tag.
         raise_errors: by default a failing visualization warns once and training goes
-            on; True re-raises the error.
+            on; True re-raises the error (a failure while writing in the background is
+            raised at the next epoch or at the end of training).
+        background: render and write on a background thread (default); False does it
+            on the training thread.
     """
 
     def __init__(
@@ -69,6 +79,7 @@ class VizCallback(keras.callbacks.Callback, metaclass=abc.ABCMeta):
         batch_freq: int | None = None,
         max_outputs: int = 8,
         raise_errors: bool = False,
+        background: bool = True,
     ):
         super().__init__()
         if not isinstance(log_dir, (str, os.PathLike)) or not str(log_dir):
@@ -79,6 +90,10 @@ class VizCallback(keras.callbacks.Callback, metaclass=abc.ABCMeta):
         self.batch_freq = _positive_int(batch_freq, "batch_freq", allow_none=True)
         self.max_outputs = _positive_int(max_outputs, "max_outputs")
         self.raise_errors = bool(raise_errors)
+        self.background = bool(background)
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pending: list[concurrent.futures.Future] = []
+        self._error: BaseException | None = None
         self._warned = False
         self._global_batch = 0
         self._writer: tf.summary.SummaryWriter | None = None
@@ -86,20 +101,28 @@ class VizCallback(keras.callbacks.Callback, metaclass=abc.ABCMeta):
     # -- hooks for subclasses --------------------------------------------------
 
     @abc.abstractmethod
-    def _log(self, step: int, prefix: str) -> None:
-        """Writes this callback's summaries for ``step``; ``prefix`` scopes batch-level tags."""
+    def _log(self, step: int, prefix: str) -> WriteJob | None:
+        """Reads the model for ``step`` and returns the job that draws and writes it.
 
-    def _log_start(self) -> None:
-        """Writes what is logged once when training starts (nothing by default)."""
+        Runs on the training thread: everything that reads the model or its weights
+        belongs here; the returned job must only use what was read. ``prefix``
+        scopes batch-level tags.
+        """
+
+    def _log_start(self) -> WriteJob | None:
+        """What is logged once when training starts (nothing by default)."""
+        return None
 
     # -- Keras hooks -----------------------------------------------------------
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._warned = False
+        self._error = None
         self._global_batch = 0
-        self._guarded(lambda: self._log_start(), "at the start of training")
+        self._guarded(self._log_start, "at the start of training")
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self._raise_pending()
         if (epoch + 1) % self.freq == 0:
             self._guarded(lambda: self._log(epoch, ""), f"at epoch {epoch}")
 
@@ -110,7 +133,16 @@ class VizCallback(keras.callbacks.Callback, metaclass=abc.ABCMeta):
             self._guarded(lambda: self._log(step, "batch/"), f"at batch {step}")
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        self._close()
+        self.wait()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        self._raise_pending()
+
+    def wait(self) -> None:
+        """Blocks until everything logged so far is written (and the writer closed)."""
+        while self._pending:
+            self._pending.pop(0).result()
 
     # -- machinery -------------------------------------------------------------
 
@@ -143,20 +175,49 @@ class VizCallback(keras.callbacks.Callback, metaclass=abc.ABCMeta):
             writer.flush()
             writer.close()
 
-    def _guarded(self, action, when: str) -> None:
+    def _guarded(self, read: Callable[[], WriteJob | None], when: str) -> None:
+        """Reads on this thread, then writes in the background; failures warn once."""
         if not self._is_chief():
             return
         try:
-            action()
+            job = read()
         except Exception as error:  # a visualization must not kill training
-            self._close()
             if self.raise_errors:
                 raise
-            if not self._warned:
-                self._warned = True
-                warnings.warn(
-                    f"{type(self).__name__} failed {when} and is skipped (training goes on; "
-                    f"pass raise_errors=True to stop instead): {type(error).__name__}: {error}",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
+            self._warn(error, when)
+            return
+        if job is None:
+            return
+        if not self.background:
+            self._write(job, when)
+            self._raise_pending()
+            return
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="keras-viz")
+        self._pending = [f for f in self._pending if not f.done()]
+        self._pending.append(self._executor.submit(self._write, job, when))
+
+    def _write(self, job: WriteJob, when: str) -> None:
+        try:
+            with self.writing() as writer:
+                job(writer)
+        except Exception as error:
+            if self.raise_errors:
+                self._error = error
+            else:
+                self._warn(error, when)
+
+    def _raise_pending(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _warn(self, error: BaseException, when: str) -> None:
+        if not self._warned:
+            self._warned = True
+            warnings.warn(
+                f"{type(self).__name__} failed {when} and is skipped (training goes on; "
+                f"pass raise_errors=True to stop instead): {type(error).__name__}: {error}",
+                RuntimeWarning,
+                stacklevel=3,
+            )

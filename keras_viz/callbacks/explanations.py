@@ -178,33 +178,39 @@ class ExplanationCallback(VizCallback):
             return f"{method} of the score {getattr(self.targets, '__name__', 'function')}."
         return f"{method} of the **true label** of each input."
 
-    def _log(self, step: int, prefix: str) -> None:
+    def _log(self, step: int, prefix: str):
         group = self._explainer_group()
         explanations = group.explain(self.inputs, self.targets)
         flat = tf.nest.flatten(self.inputs)
         index = _spatial_index(flat)
         tags = _tag_prefixes(group.explainers)
-        with self.writing() as writer:
-            for explainer, explanation, tag in zip(group.explainers, explanations, tags):
-                maps = explanation.maps
-                if explainer.per_input:
-                    maps = tf.nest.flatten(maps)[index]
-                images, pictures = _pictures(flat[index], maps)
-                labels = None if explanation.classes is None else [int(c) for c in explanation.classes]
+        drawn = []
+        for explainer, explanation, tag in zip(group.explainers, explanations, tags):
+            maps = explanation.maps
+            if explainer.per_input:
+                maps = tf.nest.flatten(maps)[index]
+            images, pictures = _pictures(flat[index], maps)
+            labels = None if explanation.classes is None else [int(c) for c in explanation.classes]
+            drawn.append((prefix + tag, images, pictures, labels, self._describe(explainer.method)))
+
+        def write(writer):
+            for tag, images, pictures, labels, description in drawn:
                 kv_tensorboard.log_explanations(
                     writer,
-                    prefix + tag,
+                    tag,
                     images,
                     pictures,
                     step,
                     labels=labels,
-                    description=self._describe(explainer.method),
+                    description=description,
                     max_outputs=self.max_outputs,
                     colormap=self.colormap,
                     alpha=self.alpha,
                     value_range=self.value_range,
                     scale=self.scale or max(1, 128 // max(images.shape[1:3])),
                 )
+
+        return write
 
 
 def _tag_prefixes(explainers: Sequence[Explainer]) -> list[str]:

@@ -63,28 +63,34 @@ class FilterCallback(VizCallback):
             chosen.append((layer_path(model, layer), layer))
         return chosen
 
-    def _log_start(self) -> None:
+    def _log_start(self):
         skipped = filters_lib.undrawable_layers(self.model)
-        if self.layers is None and skipped:
-            rows = "\n".join(f"| {path} | {reason} |" for path, reason in skipped)
-            with self.writing():
-                tf.summary.text(
-                    "filters/not_drawn",
-                    f"Layers with weights that are not drawn as filters:\n\n| layer | why |\n|---|---|\n{rows}",
-                    step=0,
-                )
+        if self.layers is not None or not skipped:
+            return None
+        rows = "\n".join(f"| {path} | {reason} |" for path, reason in skipped)
 
-    def _log(self, step: int, prefix: str) -> None:
-        model = self.model
-        with self.writing():
-            for path, layer in self._chosen():
-                picture = filters_lib.filter_grid(
-                    model, layer, max_filters=self.max_filters, max_channels=self.max_channels
-                )
-                image_summary(
-                    f"{prefix}filters/{path}",
-                    picture,
-                    step=step,
-                    max_outputs=1,
-                    description=f"Weights of `{path}` ({type(layer).__name__}, kernel {tuple(layer.kernel.shape) if hasattr(layer, 'kernel') else '?'}).",
-                )
+        def write(writer):
+            tf.summary.text(
+                "filters/not_drawn",
+                f"Layers with weights that are not drawn as filters:\n\n| layer | why |\n|---|---|\n{rows}",
+                step=0,
+            )
+
+        return write
+
+    def _log(self, step: int, prefix: str):
+        read = []
+        for path, layer in self._chosen():  # a snapshot of the weights, taken now
+            tilesets = filters_lib.filter_tilesets(
+                self.model, layer, max_filters=self.max_filters, max_channels=self.max_channels
+            )
+            kernel = getattr(layer, "kernel", None)
+            shape = f", kernel {tuple(kernel.shape)}" if kernel is not None else ""
+            read.append((path, tilesets, f"Weights of `{path}` ({type(layer).__name__}{shape})."))
+
+        def write(writer):
+            for path, tilesets, description in read:
+                picture = filters_lib.draw_tilesets(tilesets)
+                image_summary(f"{prefix}filters/{path}", picture, step=step, max_outputs=1, description=description)
+
+        return write

@@ -66,22 +66,30 @@ class TrainingHealthCallback(VizCallback):
             self._probe = HealthProbe(self.model, self.inputs, self.labels, loss=self.loss)
         return self._probe
 
-    def _log_start(self) -> None:
+    def _log_start(self):
         if not self.diagram:
-            return
-        picture = model_diagram(self.model, self.inputs[:1] if isinstance(self.inputs, np.ndarray) else None)
-        with self.writing():
+            return None
+        sample = self.inputs[:1] if isinstance(self.inputs, np.ndarray) else None
+        picture = model_diagram(self.model, sample)
+
+        def write(writer):
             image_summary("architecture/model", picture, step=0, max_outputs=1, description="Block diagram of the model.")
 
-    def _log(self, step: int, prefix: str) -> None:
+        return write
+
+    def _log(self, step: int, prefix: str):
         probe = self._health_probe()
         report = probe()
+        notes = list(probe.notes)
         warnings = [
             f"- **{layer}**: {fraction:.0%} of its ReLU units are dead on the fixed batch."
             for layer, fraction in report.dead.items()
             if fraction > self.dead_threshold
         ]
-        with self.writing():
+        if warnings:
+            notes.insert(0, "Mostly dead ReLU layers (the network may have stopped learning there):\n\n" + "\n".join(warnings))
+
+        def write(writer):
             for layer, fraction in report.dead.items():
                 tf.summary.scalar(f"{prefix}health/dead_relu/{layer}", fraction, step=step)
             for layer, values in report.activations.items():
@@ -93,8 +101,7 @@ class TrainingHealthCallback(VizCallback):
                 histogram_summary(f"{prefix}health/gradient_unit_norms/{name}", unit_norms(gradient), step=step)
             if report.loss is not None:
                 tf.summary.scalar(f"{prefix}health/loss_on_fixed_batch", report.loss, step=step)
-            notes = list(probe.notes)
-            if warnings:
-                notes.insert(0, "Mostly dead ReLU layers (the network may have stopped learning there):\n\n" + "\n".join(warnings))
             if notes:
                 tf.summary.text(f"{prefix}health/warnings", "\n\n".join(notes), step=step)
+
+        return write

@@ -165,6 +165,8 @@ def test_writers_closed_when_fit_stops_with_an_exception(tmp_path, error):
     )
     with pytest.raises(type(error)):
         model.fit(X, Y, epochs=3, batch_size=8, verbose=0, callbacks=[*callbacks, boom])
+    for callback in callbacks:
+        callback.wait()  # pictures still being drawn in the background are finished
     assert all(cb._writer is None for cb in callbacks)
     events = _events(os.path.join(log_dir, "keras_viz"))
     assert [e.step for e in events.Tensors("grad_cam/overlay")] == [0]
