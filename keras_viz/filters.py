@@ -102,21 +102,7 @@ def _check_positive_int(value: int, name: str) -> int:
 
 def _kernel_array(kernel: ArrayLike, name: str = "kernel") -> np.ndarray:
     """Returns ``kernel`` as a non-empty, finite float64 array."""
-    array = np.asarray(kernel)
-    if array.dtype.kind not in "biuf":
-        raise TypeError(
-            f"`{name}` must be a numeric array; received dtype {array.dtype}."
-        )
-    if array.size == 0:
-        raise ValueError(f"`{name}` must not be empty; received shape {array.shape}.")
-    array = array.astype(np.float64)
-    if not np.all(np.isfinite(array)):
-        bad = int(np.count_nonzero(~np.isfinite(array)))
-        raise ValueError(
-            f"`{name}` must be finite; received {bad} NaN or infinite value(s) in a "
-            f"kernel of shape {array.shape}."
-        )
-    return array
+    return render._finite_float_array(kernel, name)
 
 
 def _check_layout(layout: str) -> str:
