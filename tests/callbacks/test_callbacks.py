@@ -231,8 +231,8 @@ def test_sequence_models_are_drawn(tmp_path):
     (lambda: kvc.TrainingHealthCallback(X, log_dir="logs", dead_threshold=2), ValueError, r"`dead_threshold` must be in \[0, 1\]"),
     (lambda: kvc.FilterCallback("conv1", log_dir="logs"), TypeError, r"`layers` must be a list"),
 ])
-def test_bad_configuration_is_refused_without_touching_the_filesystem(tmp_path, make, error, message):
-    os.chdir(tmp_path)
+def test_bad_configuration_is_refused_without_touching_the_filesystem(tmp_path, monkeypatch, make, error, message):
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(error, match=message):
         make()
     assert not os.path.exists(tmp_path / "logs")
@@ -261,9 +261,9 @@ def test_mirrored_strategy_two_cpus(tmp_path):
         print("OK")
         """
     )
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=os.getcwd())
-    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300,
-                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=root)
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300, cwd=root)
     assert result.stdout.strip().endswith("OK"), result.stderr[-3000:]
     events = _events(str(tmp_path / "logs" / "keras_viz"))
     assert [e.step for e in events.Tensors("grad_cam/overlay")] == [0, 1]
