@@ -30,6 +30,7 @@ import datetime
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -393,6 +394,25 @@ def misses_summary(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def library_revision() -> str:
+    """The git commit of the checkout, and whether keras_viz/ has uncommitted changes."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        def git(*arguments: str) -> str:
+            done = subprocess.run(["git", *arguments], cwd=root, capture_output=True, text=True, check=True)
+            return done.stdout.rstrip()
+
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", "keras_viz")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    changed = [line[3:] for line in dirty.splitlines()]
+    if not changed:
+        return commit
+    shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+    return f"{commit} with uncommitted changes in {shown}"
+
+
 def machine_description() -> list[str]:
     threads = (
         tf.config.threading.get_intra_op_parallelism_threads(),
@@ -404,7 +424,7 @@ def machine_description() -> list[str]:
         f"no GPU used ({len(tf.config.list_physical_devices('GPU'))} visible)",
         f"- TF intra/inter-op threads: {threads[0] or 'default'} / {threads[1] or 'default'}",
         f"- Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}, "
-        f"NumPy {np.__version__}, keras-viz {kv.__version__}",
+        f"NumPy {np.__version__}, keras-viz {kv.__version__} (git {library_revision()})",
         f"- Platform: {platform.platform()}",
     ]
 
@@ -418,7 +438,9 @@ def write_markdown(path: str, results: list[Result], args: argparse.Namespace, l
         "(see `benchmarks/README.md`). Ratio = median over repeats of (method time / floor time), "
         "floor and method interleaved (order flipped every repeat); times are medians. "
         "`ratio range` is the spread of the per-repeat ratios; `min/min` is the fastest method "
-        "call over the fastest floor call, a cross-check that is robust to load from other processes.",
+        "call over the fastest floor call, a cross-check that is robust to load from other processes. "
+        "`time` and `floor` are medians taken separately, so under bursty load their quotient can differ "
+        "from `ratio`, which pairs each method call with the floor call next to it.",
         "",
         "## Machine",
         "",
@@ -459,18 +481,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="comma-separated subset of resnet50,small_cnn (default: both; quick: small_cnn)")
     parser.add_argument("--methods", default=",".join(METHODS),
                         help="comma-separated explainer names (default: all)")
-    parser.add_argument("--repeats", type=int, default=None, help="timed repeats per row (default 7; quick 2)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed repeats per row (default 15; quick 2)")
     parser.add_argument("--min-seconds", type=float, default=None,
-                        help="keep repeating a row until it has run this long (default 4; quick 0.5)")
+                        help="keep repeating a row until it has run this long (default 6; quick 0.5)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls before timing (default 2)")
     parser.add_argument("--output", default="benchmarks/RESULTS.md", help="Markdown report path")
     args = parser.parse_args(argv)
     if args.models is None:
         args.models = "small_cnn" if args.quick else "resnet50,small_cnn"
     if args.repeats is None:
-        args.repeats = 2 if args.quick else 7
+        args.repeats = 2 if args.quick else 15
     if args.min_seconds is None:
-        args.min_seconds = 0.5 if args.quick else 4.0
+        args.min_seconds = 0.5 if args.quick else 6.0
     if args.repeats < 1 or args.warmup < 1:
         parser.error("--repeats and --warmup must be at least 1 (the first call traces the function)")
     known = setups(args.quick)

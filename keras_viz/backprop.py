@@ -98,22 +98,30 @@ def switchable_relu(x: tf.Tensor, max_value: float | None = None, threshold: flo
     return relu(x)
 
 
+SCOPE = "keras_viz_switchable_relu"
+"""Name scope of the switchable ReLU's own ops, which :func:`unreached_relus` skips."""
+
+
 @tf.custom_gradient
 def _plain_switchable_relu(f):
-    """The common case, on the fused ``ReluGrad`` kernel: as fast as a native ReLU.
+    """The common case, on the native ``Relu``/``ReluGrad`` kernels: as fast as a plain ReLU.
 
-    ``ReluGrad(R, f) = (f > 0) · R``, so guided backprop is ``ReluGrad(max(R, 0), f)``
-    and deconvnet is ``max(R, 0)``.
+    ``ReluGrad(R, y) = (y > 0) · R`` with ``y = relu(f)`` (so ``y > 0`` exactly where
+    ``f > 0``); guided backprop is ``ReluGrad(relu(R), y)`` and deconvnet ``relu(R)``.
+    Taking the gradient from the output, as TensorFlow's own ReLU does, keeps
+    Conv2D + BiasAdd + ReLU fusable.
     """
-    y = tf.maximum(f, tf.zeros_like(f))
+    with tf.name_scope(SCOPE):
+        y = tf.nn.relu(f)
 
     def grad(upstream):
-        rule = _rule.get()
-        if rule == "deconvnet":
-            return tf.maximum(upstream, tf.zeros_like(upstream))
-        if rule == "guided":
-            upstream = tf.maximum(upstream, tf.zeros_like(upstream))
-        return tf.raw_ops.ReluGrad(gradients=upstream, features=f)
+        with tf.name_scope(SCOPE):
+            rule = _rule.get()
+            if rule == "deconvnet":
+                return tf.nn.relu(upstream)
+            if rule == "guided":
+                upstream = tf.nn.relu(upstream)
+            return tf.raw_ops.ReluGrad(gradients=upstream, features=y)
 
     return y, grad
 
@@ -175,11 +183,14 @@ def relu_override(model: keras.Model) -> Iterator[int]:
 def unreached_relus(graph: tf.Graph) -> int:
     """Counts ReLU ops in a traced graph that :func:`relu_override` did not replace.
 
-    The switchable ReLU is built from ``Maximum``/``Select`` ops, so any ``Relu`` or
-    ``Relu6`` op left in the graph came from a direct ``tf.nn.relu`` /
-    ``keras.ops.relu`` call (typically inside a subclassed model's ``call``).
+    The switchable ReLU creates its ops under the name scope :data:`SCOPE` (or builds
+    them from ``Select``/``Minimum`` ops when capped or thresholded), so any other
+    ``Relu`` or ``Relu6`` op came from a direct ``tf.nn.relu`` / ``keras.ops.relu`` call
+    (typically inside a subclassed model's ``call``).
     """
-    return sum(op.type in ("Relu", "Relu6") for op in graph.get_operations())
+    return sum(
+        op.type in ("Relu", "Relu6") and SCOPE not in op.name for op in graph.get_operations()
+    )
 
 
 def warn_unreached(graph: tf.Graph, method: str) -> None:

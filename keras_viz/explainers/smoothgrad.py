@@ -24,19 +24,28 @@ def noise_scale(samples: np.ndarray, noise_level: float) -> np.ndarray:
     return (noise_level * (flat.max(axis=1) - flat.min(axis=1))).astype(np.float32)
 
 
-def stateless_noise(shape: tf.TensorShape, seed: int, keys: tf.Tensor, draws: tf.Tensor) -> tf.Tensor:
-    """Standard normal noise, one independent stream per ``(key, draw)`` pair.
+def stateless_noise(
+    shape: tf.TensorShape, seed: int, keys: tf.Tensor, draws: tf.Tensor, samples: int
+) -> tf.Tensor:
+    """Standard normal noise for each row ``(key, draw)``, independent of batching.
 
-    The noise of a sample depends only on the seed, the sample's index in the whole
-    call and the draw number, so results do not depend on the batch size.
+    Sample ``key`` (its index in the whole call) owns one stream:
+    ``stateless_normal([samples, *shape], seed=[seed, key])``, and row ``(key, draw)``
+    takes entry ``draw`` of it. The noise therefore depends only on the seed, the
+    sample and the draw number, never on ``batch_size``. Rows are laid out sample by
+    sample, so a chunk touches one or two samples and draws one or two streams.
     """
-    stream = tf.cast(keys, tf.int64) * 100_003 + tf.cast(draws, tf.int64)
-    seeds = tf.stack([tf.fill(tf.shape(stream), tf.constant(seed, tf.int64)), stream], axis=1)
+    unique_keys, position = tf.unique(keys)
 
-    def one(pair):
-        return tf.random.stateless_normal(shape, seed=pair, dtype=tf.float32)
+    def stream(key):
+        pair = tf.stack([tf.constant(seed, tf.int64), tf.cast(key, tf.int64)])
+        return tf.random.stateless_normal([samples, *shape], seed=pair, dtype=tf.float32)
 
-    return tf.map_fn(one, seeds, fn_output_signature=tf.TensorSpec(shape, tf.float32))
+    streams = tf.map_fn(
+        stream, unique_keys, fn_output_signature=tf.TensorSpec([samples, *shape], tf.float32)
+    )
+    index = tf.stack([position, tf.cast(draws, tf.int32)], axis=1)
+    return tf.gather_nd(streams, index)
 
 
 class SmoothGrad(SampledGradientExplainer):
@@ -93,7 +102,7 @@ class SmoothGrad(SampledGradientExplainer):
     def _points(self, plan, inputs, extra, params, keys):
         points = []
         for index, (x, sigma) in enumerate(zip(inputs, extra)):
-            noise = stateless_noise(x.shape[1:], self.seed + index, keys, params)
+            noise = stateless_noise(x.shape[1:], self.seed + index, keys, params, self.samples)
             points.append(x + noise * tf.reshape(sigma, [-1] + [1] * (x.shape.rank - 1)))
         return points
 
