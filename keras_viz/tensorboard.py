@@ -415,6 +415,7 @@ def log_explanations(
     alpha: float = 0.5,
     value_range: tuple[float, float] | None = None,
     scale: int = 1,
+    with_inputs: bool = True,
 ) -> list[str]:
     """Writes the inputs, heatmaps and overlays of one explanation method.
 
@@ -436,6 +437,8 @@ def log_explanations(
         max_outputs: Only the first ``max_outputs`` samples are rendered and written.
             Defaults to 8.
         colormap, alpha, value_range, scale: As in :func:`explanation_images`.
+        with_inputs: Also write ``<tag_prefix>/input``. A callback explaining fixed
+            inputs writes them once, not at every step.
 
     Returns:
         The tags written, in the order input, heatmap, overlay.
@@ -476,12 +479,14 @@ def log_explanations(
         value_range=value_range,
         scale=scale,
     )
-    inputs = _input_pictures(batch[shown], value_range, _check_scale(scale))
+    inputs = _input_pictures(batch[shown], value_range, _check_scale(scale)) if with_inputs else None
     text = _describe(description, labels[shown] if labels is not None else None)
 
-    tags = [f"{prefix}/input", f"{prefix}/heatmap", f"{prefix}/overlay"]
+    written = [(f"{prefix}/input", inputs), (f"{prefix}/heatmap", heatmaps), (f"{prefix}/overlay", overlays)]
+    written = [(tag, pictures) for tag, pictures in written if pictures is not None]
+    tags = [tag for tag, _ in written]
     with writer.as_default():
-        for tag, pictures in zip(tags, (inputs, heatmaps, overlays)):
+        for tag, pictures in written:
             image_summary(tag, pictures, step=step, max_outputs=max_outputs, description=text)
     writer.flush()
     return tags

@@ -1,10 +1,11 @@
 """What every keras-viz callback shares: frequency, the run writer, and failure policy.
 
 A callback checks whether it is due and reads the model on the training thread (an
-explainer call, feature maps, a weight snapshot: milliseconds); it then hands a *write
-job* (rendering, PNG encoding, writing) to its own background thread, so pictures are
-drawn while training goes on. Everything is written by the end of ``fit``
-(``on_train_end`` waits), and :meth:`VizCallback.wait` waits on demand.
+explainer call, feature maps, a weight snapshot); it then runs a *write job* (rendering,
+PNG encoding, writing), on the training thread by default or, with
+``background=True``, on its own thread while training goes on. Everything is written
+by the end of ``fit`` (``on_train_end`` waits), and :meth:`VizCallback.wait` waits on
+demand.
 
 Writing goes to its own run directory beside Keras' ``train`` and ``validation``
 (SPEC §3), inside ``tf.summary.record_if(True)`` so that Keras' ``update_freq``
@@ -66,8 +67,10 @@ class VizCallback(keras.callbacks.Callback, metaclass=abc.ABCMeta):
         raise_errors: by default a failing visualization warns once and training goes
             on; True re-raises the error (a failure while writing in the background is
             raised at the next epoch or at the end of training).
-        background: render and write on a background thread (default); False does it
-            on the training thread.
+        background: render and write on a background thread. Off by default: on a
+            machine with few cores the thread competes with TensorFlow's own threads
+            and Keras' Python loop, and made ``fit`` slower, not faster (measured on 2
+            cores, see benchmarks/CALLBACKS.md).
     """
 
     def __init__(
@@ -79,7 +82,7 @@ class VizCallback(keras.callbacks.Callback, metaclass=abc.ABCMeta):
         batch_freq: int | None = None,
         max_outputs: int = 8,
         raise_errors: bool = False,
-        background: bool = True,
+        background: bool = False,
     ):
         super().__init__()
         if not isinstance(log_dir, (str, os.PathLike)) or not str(log_dir):

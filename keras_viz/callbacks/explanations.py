@@ -1,7 +1,8 @@
 """Explanation callbacks: attribution maps of fixed inputs, logged every few epochs.
 
 For each method and each input, three image tags show the input, the heatmap and
-their overlay (``<method>/input``, ``<method>/heatmap``, ``<method>/overlay``).
+their overlay (``<method>/input``, ``<method>/heatmap``, ``<method>/overlay``); the
+inputs are fixed, so ``<method>/input`` is written at the first logging step only.
 Several single-pass methods in one callback share one forward pass
 (:class:`~keras_viz.explainers.group.ExplainerGroup`).
 """
@@ -132,7 +133,8 @@ class ExplanationCallback(VizCallback):
         value_range: the inputs' value range for display (default: min–max per image).
         colormap: heatmap colour map (default: viridis, or a diverging map for signed maps).
         alpha: overlay opacity.
-        scale: display up-scaling; default: images at least 128 px.
+        scale: integer up-scaling of the pictures; default 1: TensorBoard's image card
+            already stretches small pictures to its width, pixelated (crisp).
         **options: ``run``, ``freq``, ``batch_freq``, ``max_outputs``, ``raise_errors``
             (see :class:`~keras_viz.callbacks.base.VizCallback`).
     """
@@ -162,6 +164,11 @@ class ExplanationCallback(VizCallback):
         self.alpha = float(alpha)
         self.scale = scale
         self._group: ExplainerGroup | None = None
+        self._inputs_written = False
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._inputs_written = False
+        super().on_train_begin(logs)
 
     def _explainer_group(self) -> ExplainerGroup:
         model = self.model
@@ -184,6 +191,8 @@ class ExplanationCallback(VizCallback):
         flat = tf.nest.flatten(self.inputs)
         index = _spatial_index(flat)
         tags = _tag_prefixes(group.explainers)
+        with_inputs = not self._inputs_written  # the fixed inputs are drawn once
+        self._inputs_written = True
         drawn = []
         for explainer, explanation, tag in zip(group.explainers, explanations, tags):
             maps = explanation.maps
@@ -207,7 +216,8 @@ class ExplanationCallback(VizCallback):
                     colormap=self.colormap,
                     alpha=self.alpha,
                     value_range=self.value_range,
-                    scale=self.scale or max(1, 128 // max(images.shape[1:3])),
+                    scale=self.scale or 1,
+                    with_inputs=with_inputs,
                 )
 
         return write
@@ -228,8 +238,11 @@ def _tag_prefixes(explainers: Sequence[Explainer]) -> list[str]:
 
 
 _CALLBACK_OPTIONS = frozenset(
-    {"run", "freq", "batch_freq", "max_outputs", "raise_errors", "value_range", "colormap", "alpha", "scale"}
-)
+    name
+    for function in (VizCallback.__init__, ExplanationCallback.__init__)
+    for name, parameter in inspect.signature(function).parameters.items()
+    if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+) - {"log_dir", "explainers", "targets"}
 
 
 def _method_callback(explainer_class: type[Explainer]) -> type[ExplanationCallback]:

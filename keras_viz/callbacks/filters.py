@@ -25,7 +25,8 @@ class FilterCallback(VizCallback):
 
     First-layer RGB filters are colour tiles; deeper convolutions grey tiles, one row
     per filter and one column per input channel (the first ``max_channels`` input
-    channels of the first ``max_filters`` filters); Dense layers as images (one template
+    channels of the first ``max_filters`` filters: 32 × 4 by default, a picture that
+    stays readable and cheap to draw every epoch); Dense layers as images (one template
     per unit when the Dense reads a flattened image). Tags: ``filters/<layer path>``.
 
     Args:
@@ -42,8 +43,8 @@ class FilterCallback(VizCallback):
         layers: Sequence[Any] | None = None,
         *,
         log_dir: str,
-        max_filters: int = 64,
-        max_channels: int = 8,
+        max_filters: int = 32,
+        max_channels: int = 4,
         **options: Any,
     ):
         super().__init__(log_dir=log_dir, **options)

@@ -55,6 +55,10 @@ class ExplainerGroup:
             raise ValueError("`explainers` must all explain the same model.")
         self.model = model
         self.explainers = explainers
+        shared_infos: dict = {}
+        for explainer in explainers:  # one probe of the model serves every member
+            shared_infos.update(explainer._infos)
+            explainer._infos = shared_infos
         self.batch_size = batch_size or min(e.batch_size for e in explainers)
         first = next((e for e in explainers if isinstance(e, SinglePassExplainer)), None)
         self._shared = [

@@ -73,10 +73,12 @@ def test_runs_sit_beside_keras_runs(logged):
 def test_explanations_are_logged_every_epoch_despite_update_freq(logged):
     log_dir, _, _ = logged
     events = _events(os.path.join(log_dir, "keras_viz"))
+    assert [e.step for e in events.Tensors("grad_cam/input")] == [0]  # fixed inputs: drawn once
     for tag in ("grad_cam/input", "grad_cam/heatmap", "grad_cam/overlay"):
-        assert [e.step for e in events.Tensors(tag)] == [0, 1]
+        if tag != "grad_cam/input":
+            assert [e.step for e in events.Tensors(tag)] == [0, 1]
         pictures = _pngs(events, tag)
-        assert len(pictures) == 4 and all(p.shape == (128, 128, 3) for p in pictures)  # 16 px × 8
+        assert len(pictures) == 4 and all(p.shape == (16, 16, 3) for p in pictures)  # native size
     description = events.SummaryMetadata("grad_cam/overlay").summary_description
     assert "true label" in description and "sample 0: 0" in description
     shared = _events(os.path.join(log_dir, "explain"))
@@ -89,7 +91,6 @@ def test_overlay_differs_from_input_where_heatmap_is_hot(logged):
     events = _events(os.path.join(log_dir, "keras_viz"))
     image, overlay = _pngs(events, "grad_cam/input")[0], _pngs(events, "grad_cam/overlay")[0]
     heat = kv.GradCAM(model)(X[:1], targets=Y[:1])[0]
-    heat = np.kron(heat, np.ones((8, 8)))  # to the 128 px picture
     hot, cold = heat >= np.percentile(heat, 90), heat <= np.percentile(heat, 10)
     change = np.abs(overlay.astype(int) - image.astype(int)).sum(-1)
     assert change[hot].mean() > 10 and change[hot].mean() > 3 * change[cold].mean()
@@ -272,3 +273,27 @@ def test_mirrored_strategy_two_cpus(tmp_path):
     for tag in events.Tags()["tensors"]:
         steps = [e.step for e in events.Tensors(tag)]
         assert len(steps) == len(set(steps)), tag
+
+
+def test_background_writing_gives_the_same_pictures(tmp_path):
+    model = build("sequential", str(tmp_path))  # no BatchNorm: SGD(0) keeps every weight fixed
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
+    logs = {}
+    for background in (False, True):
+        log_dir = str(tmp_path / f"logs{background}")
+        callbacks = [kvc.GradCAMCallback(X[:3], targets=Y[:3], log_dir=log_dir, background=background, raise_errors=True),
+                     kvc.FilterCallback(["conv1"], log_dir=log_dir, background=background, raise_errors=True)]
+        model.fit(X, Y, epochs=2, batch_size=8, verbose=0, callbacks=callbacks)  # fit waits for the writes
+        logs[background] = _events(os.path.join(log_dir, "keras_viz"))
+    for tag in ("grad_cam/overlay", "filters/conv1"):
+        assert [e.step for e in logs[True].Tensors(tag)] == [0, 1]
+        for a, b in zip(_pngs(logs[False], tag), _pngs(logs[True], tag)):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_background_failure_is_raised_at_the_end_when_asked(tmp_path, monkeypatch):
+    model = _compiled(tmp_path)
+    callback = kvc.SaliencyCallback(X[:2], log_dir=str(tmp_path / "logs"), background=True, raise_errors=True)
+    monkeypatch.setattr(kv.tensorboard, "log_explanations", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        model.fit(X, Y, epochs=1, batch_size=8, verbose=0, callbacks=[callback])
