@@ -138,16 +138,22 @@ def _pick_examples(labels: np.ndarray, count: int) -> np.ndarray:
 
 
 def demo_callbacks(
-    log_dir: str, images: np.ndarray, labels: np.ndarray, health_x: np.ndarray, health_y: np.ndarray
+    log_dir: str,
+    images: np.ndarray,
+    labels: np.ndarray,
+    health_x: np.ndarray,
+    health_y: np.ndarray,
+    **options: Any,
 ) -> list[keras.callbacks.Callback]:
     """Keras' TensorBoard callback plus every keras-viz callback, as a user would add them.
 
     The keras-viz callbacks write the run :data:`TRAINING_RUN`: explanations of the fixed
     digits (Saliency, guided backprop, Grad-CAM and CAM sharing one forward pass), the
     filters of every layer, feature maps, and training health (dead ReLUs, histograms,
-    the block diagram of the model), once per epoch.
+    the block diagram of the model), once per epoch. ``options`` (e.g. ``freq=5``) go to
+    every keras-viz callback.
     """
-    common = {"log_dir": log_dir, "run": TRAINING_RUN}
+    common = {"log_dir": log_dir, "run": TRAINING_RUN, **options}
     return [
         keras.callbacks.TensorBoard(log_dir),
         callbacks.ExplanationCallback(

@@ -297,3 +297,4 @@ def test_background_failure_is_raised_at_the_end_when_asked(tmp_path, monkeypatc
     monkeypatch.setattr(kv.tensorboard, "log_explanations", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
     with pytest.raises(OSError, match="disk full"):
         model.fit(X, Y, epochs=1, batch_size=8, verbose=0, callbacks=[callback])
+
