@@ -212,7 +212,10 @@ def class_scores(logits: tf.Tensor, indices: tf.Tensor) -> tuple[tf.Tensor, tf.T
     logits = tf.cast(logits, tf.float32)
     predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
     used = tf.where(indices < 0, predicted, indices)
-    return tf.gather(logits, used, batch_dims=1), used
+    # A one-hot product rather than a gather: its gradient is a plain product, while
+    # the gradient of a batched gather is a large subgraph that is slow to trace.
+    selected = tf.one_hot(used, tf.shape(logits)[-1], dtype=logits.dtype)
+    return tf.reduce_sum(logits * selected, axis=-1), used
 
 
 def callable_scores(fn: Callable[[Any], Any], outputs: Any) -> tf.Tensor:
