@@ -59,8 +59,8 @@ class VizCallback(keras.callbacks.Callback, metaclass=abc.ABCMeta):
     Args:
         log_dir: the ``log_dir`` given to ``keras.callbacks.TensorBoard``.
         run: run directory name inside ``log_dir`` (shows as a run in TensorBoard).
-        freq: log every ``freq`` epochs (after epochs ``freq, 2·freq, ...``; the step
-            is the epoch index, as in Keras' own scalars).
+        freq: log every ``freq`` epochs (after epochs ``freq, 2·freq, ...``, and always
+            after the last one; the step is the epoch index, as in Keras' own scalars).
         batch_freq: also log every ``batch_freq`` training batches (step = global
             batch index, tags get a ``batch/`` prefix); None (default) disables it.
         max_outputs: samples drawn per image tag.
@@ -126,7 +126,8 @@ class VizCallback(keras.callbacks.Callback, metaclass=abc.ABCMeta):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self._raise_pending()
-        if (epoch + 1) % self.freq == 0:
+        last = epoch + 1 == (self.params or {}).get("epochs")
+        if (epoch + 1) % self.freq == 0 or last:
             self._guarded(lambda: self._log(epoch, ""), f"at epoch {epoch}")
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
