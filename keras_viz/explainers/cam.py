@@ -125,6 +125,7 @@ class CAM(LayerExplainer):
     def __init__(self, model: keras.Model, *, relu: bool = False, **options: Any):
         super().__init__(model, **options)
         self.relu = bool(relu)
+        self._heads: dict[tuple[int, int, int], keras.layers.Layer] = {}  # checked once per probe
 
     def _plan(self, batch: Batch, structure: Any, target: Any) -> Plan:
         if not isinstance(target, targets_lib.ClassTargets):
@@ -133,7 +134,10 @@ class CAM(LayerExplainer):
                 f"Use GradCAM for units and score functions."
             )
         plan = super()._plan(batch, structure, target)
-        plan.head = find_cam_head(plan.info, plan.feature_layer, plan.output_index)
+        key = (id(plan.info), id(plan.feature_layer), plan.output_index)
+        if key not in self._heads:
+            self._heads[key] = find_cam_head(plan.info, plan.feature_layer, plan.output_index)
+        plan.head = self._heads[key]
         return plan
 
     def _attribute(self, forward: ForwardPass) -> list[tf.Tensor]:
