@@ -43,6 +43,8 @@ def pack(structure: Any, flat: list[Any]) -> Any:
 def model_input_specs(model: keras.Model) -> list[tuple[str, tuple, str]] | None:
     """``(name, shape, dtype)`` of each declared model input in flat order, if declared."""
     struct = getattr(model, "_inputs_struct", None)
+    if isinstance(struct, dict):  # the model's own keys name its inputs
+        return [(str(key), tuple(struct[key].shape), str(struct[key].dtype)) for key in sorted(struct)]
     flat = tf.nest.flatten(struct) if struct is not None else declared_inputs(model)
     if not flat:
         return None

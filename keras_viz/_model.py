@@ -45,11 +45,18 @@ def check_backend() -> None:
 
 
 def check_model(model: Any, argument: str = "model") -> keras.Model:
-    """Checks that ``model`` is a Keras model (any kind)."""
+    """Checks that ``model`` is a Keras model (any kind) that can be run without side effects."""
     if not isinstance(model, keras.Model):
         raise TypeError(
             f"`{argument}` must be a keras.Model (Sequential, functional or subclassed); "
             f"received {type(model).__name__}: {model!r:.80}"
+        )
+    stateful = [path for path, layer in iter_layers(model) if getattr(layer, "stateful", False)]
+    if stateful:
+        raise ValueError(
+            f"`{argument}` has stateful recurrent layer(s) ({', '.join(stateful)}): running it "
+            f"to explain would change their state. Explain a copy built with stateful=False "
+            f"that has the same weights."
         )
     return model
 

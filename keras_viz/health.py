@@ -119,14 +119,31 @@ class HealthProbe:
                     loss = tf.reduce_mean(tf.cast(loss_fn(args[count], outputs), tf.float32))
             grads = tape.gradient(loss, variables) if loss_fn is not None else []
             grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) for g, v in zip(grads, variables)]
-            acts = [tf.cast(single_tensor(recorder.output(layer), layer.name), tf.float32) for layer in layers]
+            acts = []
+            for path, layer in self.layers:
+                try:
+                    output = single_tensor(recorder.output(layer), f"Layer {layer.name!r}")
+                except ValueError as reason:  # an RNN cell or a shared layer: runs several times
+                    skipped.append(f"{path} ({reason})")
+                    continue
+                readable.append(path)
+                acts.append(tf.cast(output, tf.float32))
             return acts, grads, loss
+
+        readable: list[str] = []
+        skipped: list[str] = []
 
         specs = [tf.TensorSpec((None, *a.shape[1:]), tf.float32) for a in self.batch.inputs]
         if loss_fn is not None:
             specs.append(tf.TensorSpec((None, *self.labels.shape[1:]), tf.as_dtype(self.labels.dtype)))
         self._function = tf.function(body, autograph=False).get_concrete_function(*specs)
         self._has_loss = loss_fn is not None
+        self._readable = readable
+        if skipped:
+            self.notes.append(
+                "Dead-ReLU statistics are not computed for ReLU layers that do not run once "
+                "with one output per forward pass: " + "; ".join(skipped)
+            )
 
     def __call__(self) -> HealthReport:
         if self._function is None:
@@ -135,8 +152,7 @@ class HealthProbe:
         if self._has_loss:
             args.append(self.labels)
         acts, grads, loss = self._function(*args)
-        names = [path for path, _ in self.layers]
-        activations = {name: a.numpy() for name, a in zip(names, acts)}
+        activations = {name: a.numpy() for name, a in zip(self._readable, acts)}
         variables = self.model.trainable_variables
         paths = [_variable_path(v) for v in variables]
         return HealthReport(

@@ -59,8 +59,15 @@ class Unit:
                 raise TypeError(f"Unit `position` must be a tuple of ints; received {self.position!r}")
             object.__setattr__(self, "position", tuple(int(p) for p in position))
 
-    def score(self, activation: tf.Tensor) -> tf.Tensor:
-        """Per-sample score of this unit given the layer's output ``(N, ..., C)``."""
+    def score(self, activation: tf.Tensor, channels: tf.Tensor | None = None) -> tf.Tensor:
+        """Per-sample score of this unit given the layer's output ``(N, ..., C)``.
+
+        Args:
+            activation: the layer's output.
+            channels: optional ``(N,)`` int tensor holding :attr:`channel` for each
+                sample; explainers pass the channel this way so that explaining another
+                channel of the same layer reuses the traced graph.
+        """
         activation = tf.cast(activation, tf.float32)
         rank = activation.shape.rank
         if self.position is not None:
@@ -74,9 +81,19 @@ class Unit:
             activation = activation[(slice(None), *self.position)]
         if self.channel is not None:
             _check_bounds("channel", (self.channel,), (activation.shape[-1],), self.layer)
-            activation = activation[..., self.channel]
+            if channels is None:
+                activation = activation[..., self.channel]
+            else:
+                picked = tf.one_hot(channels, tf.shape(activation)[-1], dtype=activation.dtype)
+                shape = tf.concat([tf.shape(picked)[:1], tf.ones([activation.shape.rank - 2], tf.int32), tf.shape(picked)[1:]], 0)
+                activation = tf.reduce_sum(activation * tf.reshape(picked, shape), axis=-1)
         axes = list(range(1, activation.shape.rank))
         return tf.reduce_mean(activation, axis=axes) if axes else activation
+
+    @property
+    def trace_key(self) -> tuple:
+        """What the traced graph depends on (not the channel value, which is fed as data)."""
+        return ("unit", self.layer, self.position, self.channel is None)
 
 
 def _check_bounds(name: str, index: tuple[int, ...], shape: tuple, layer: Any) -> None:

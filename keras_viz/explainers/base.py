@@ -14,8 +14,10 @@ wrappers are gone once tracing ends, so the user's model is never left modified.
 from __future__ import annotations
 
 import abc
+import collections
 import contextlib
 import dataclasses
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -203,8 +205,9 @@ class Explainer(abc.ABC):
         self.batch_size = int(batch_size)
         self.use_logits = bool(use_logits)
         self._infos: dict[tuple, ModelInfo] = {}
-        self._functions: dict[tuple, Any] = {}
+        self._functions: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
         self.trace_count = 0  # how many graphs were traced (one per input signature and target kind)
+        self._callable_traces = 0
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model.name!r})"
@@ -259,20 +262,42 @@ class Explainer(abc.ABC):
 
     def _function_key(self, plan: Plan, *extra: Any) -> tuple:
         target = plan.target
-        kind = "class" if isinstance(target, targets_lib.ClassTargets) else target
+        if isinstance(target, targets_lib.ClassTargets):
+            kind = "class"
+        elif isinstance(target, targets_lib.Unit):
+            kind = target.trace_key
+        else:
+            kind = target  # a callable: its own graph
         return (tuple(plan.shapes), kind, *extra)
 
     # -- compiled functions ----------------------------------------------------
 
+    MAX_FUNCTIONS: ClassVar[int] = 32
+
     def _compiled(self, key: tuple, body: Callable[..., Any], specs: Sequence[tf.TensorSpec]):
-        """Traces ``body`` once for ``key`` and returns the concrete function."""
-        if key not in self._functions:
-            self.trace_count += 1
-            function = tf.function(body, autograph=False).get_concrete_function(*specs)
-            if self.modified_relus:
-                warn_unreached(function.graph, self.method)
-            self._functions[key] = function
-        return self._functions[key]
+        """Traces ``body`` once for ``key`` and returns the concrete function.
+
+        At most :attr:`MAX_FUNCTIONS` are kept (the least recently used goes first).
+        """
+        if key in self._functions:
+            self._functions.move_to_end(key)
+            return self._functions[key]
+        self.trace_count += 1
+        if callable(key[1]) and not isinstance(key[1], tuple):
+            self._callable_traces += 1
+            if self._callable_traces == 4:
+                warnings.warn(
+                    f"{type(self).__name__}: a new `targets` function at every call traces a new "
+                    f"graph each time (slow). Define the function once and pass the same object.",
+                    stacklevel=4,
+                )
+        function = tf.function(body, autograph=False).get_concrete_function(*specs)
+        if self.modified_relus:
+            warn_unreached(function.graph, self.method)
+        self._functions[key] = function
+        while len(self._functions) > self.MAX_FUNCTIONS:
+            self._functions.popitem(last=False)
+        return function
 
     @staticmethod
     def _input_specs(plan: Plan) -> list[tf.TensorSpec]:
@@ -291,7 +316,8 @@ class Explainer(abc.ABC):
         unused = tf.fill([batch], targets_lib.PREDICTED)
         if isinstance(target, targets_lib.Unit):
             layer_out = single_tensor(recorder.output(plan.unit_layer), f"Layer {target.layer!r}")
-            return target.score(layer_out), unused
+            channels = classes if target.channel is not None else None
+            return target.score(layer_out, channels), classes  # multi-pass methods feed it back
         if not isinstance(target, targets_lib.ClassTargets):  # a callable
             return targets_lib.callable_scores(target, outputs), unused
         selected = tf.nest.flatten(outputs)[plan.output_index]
@@ -320,6 +346,8 @@ class Explainer(abc.ABC):
         """The per-sample class indices fed to the graph (``PREDICTED`` where none is fixed)."""
         if isinstance(plan.target, targets_lib.ClassTargets):
             return plan.target.take(0, batch.size)
+        if isinstance(plan.target, targets_lib.Unit) and plan.target.channel is not None:
+            return np.full((batch.size,), plan.target.channel, np.int32)  # the channel, as data
         return np.full((batch.size,), targets_lib.PREDICTED, np.int32)
 
     @abc.abstractmethod

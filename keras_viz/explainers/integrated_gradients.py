@@ -100,8 +100,8 @@ class IntegratedGradients(SampledGradientExplainer):
 
     def _baselines(self, batch: Batch) -> list[np.ndarray]:
         given = self.baseline
-        if not isinstance(given, (list, tuple)):
-            given = [given] * len(batch.inputs)
+        if not isinstance(given, (list, tuple)) or len(batch.inputs) == 1:
+            given = [given] * len(batch.inputs)  # one baseline (a number or an array) for each input
         if len(given) != len(batch.inputs):
             raise ValueError(
                 f"`baseline` has {len(given)} entries but the model takes {len(batch.inputs)} inputs."

@@ -299,3 +299,26 @@ def test_background_failure_is_raised_at_the_end_when_asked(tmp_path, monkeypatc
     with pytest.raises(OSError, match="disk full"):
         model.fit(X, Y, epochs=1, batch_size=8, verbose=0, callbacks=[callback])
 
+
+
+def test_health_skips_relus_that_run_several_times(tmp_path):
+    from keras import layers
+
+    inputs = keras.Input((6, 3))
+    x = layers.SimpleRNN(4, activation="relu", return_sequences=True, name="rnn")(inputs)
+    x = layers.Conv1D(5, 2, activation="relu", name="conv")(x)
+    model = keras.Model(inputs, layers.Dense(2)(layers.GlobalAveragePooling1D()(x)))
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x_data = np.random.default_rng(0).normal(size=(8, 6, 3)).astype(np.float32)
+    report_probe = kv.health.HealthProbe(model, x_data, np.arange(8) % 2)
+    report = report_probe()
+    assert "conv" in report.dead and not any("rnn" in name for name in report.dead)
+    assert any("rnn" in note for note in report_probe.notes)
+
+
+def test_stateful_rnn_is_refused_and_left_alone():
+    from keras import layers
+
+    model = keras.Sequential([keras.Input((5, 2), batch_size=1), layers.LSTM(3, stateful=True, name="lstm"), layers.Dense(2)])
+    with pytest.raises(ValueError, match=r"`model` has stateful recurrent layer\(s\) \(lstm\)"):
+        kv.Saliency(model)

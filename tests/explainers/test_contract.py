@@ -122,3 +122,16 @@ def test_smoothgrad_is_deterministic_for_a_seed(model_zoo):
     c = kv.SmoothGrad(model, samples=4, seed=8)(x, targets=0)
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
+
+
+def test_dict_keys_may_differ_from_input_names():
+    import keras
+    from keras import layers
+
+    image, meta = keras.Input((8, 8, 1), name="img_in"), keras.Input((3,), name="meta_in")
+    x = layers.Concatenate()([layers.GlobalAveragePooling2D()(layers.Conv2D(2, 3)(image)), meta])
+    model = keras.Model({"image": image, "meta": meta}, layers.Dense(2)(x))
+    rng = np.random.default_rng(0)
+    inputs = {"image": rng.uniform(size=(2, 8, 8, 1)).astype(np.float32), "meta": rng.normal(size=(2, 3)).astype(np.float32)}
+    maps = kv.Saliency(model)(inputs, targets=0)
+    assert maps["image"].shape == (2, 8, 8) and maps["meta"].shape == (2, 3)

@@ -333,3 +333,49 @@ def test_neuron_unit_gradient_is_local(cam_model):
     expected = np.zeros((1, 3, 3, 2), np.float32)
     expected[0, 2, 0] = conv[:, 1]
     np.testing.assert_allclose(maps, expected, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("make", [
+    lambda m: kv.SmoothGrad(m, samples=2, noise_level=0.0, reduce=None),
+    lambda m: kv.IntegratedGradients(m, steps=3, reduce=None),
+])
+def test_multi_pass_methods_on_a_channel_unit(cam_model, make):
+    model, conv, _ = cam_model
+    x = RNG.normal(size=(2, 3, 3, 2)).astype(np.float32)
+    maps = make(model)(x, targets=kv.Unit("features", channel=2))
+    gradient = np.broadcast_to(conv[:, 2] / 9, x.shape)  # the channel mean is linear in x
+    expected = gradient if isinstance(make(model), kv.SmoothGrad) else x * gradient
+    np.testing.assert_allclose(maps, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_occlusion_of_a_channel_unit(cam_model):
+    model, conv, _ = cam_model
+    x = RNG.normal(size=(1, 3, 3, 2)).astype(np.float32)
+    maps = kv.Occlusion(model, patch_size=1, stride=1)(x, targets=kv.Unit("features", channel=1))
+    np.testing.assert_allclose(maps[0], (x[0] @ conv[:, 1]) / 9, rtol=1e-5, atol=1e-7)
+
+
+def test_looping_over_channels_reuses_one_graph(cam_model):
+    model, conv, _ = cam_model
+    x = RNG.normal(size=(2, 3, 3, 2)).astype(np.float32)
+    saliency = kv.Saliency(model, reduce=None)
+    for channel in range(4):
+        maps = saliency(x, targets=kv.Unit("features", channel=channel))
+        np.testing.assert_allclose(maps, np.broadcast_to(conv[:, channel] / 9, x.shape), rtol=1e-5)
+    assert saliency.trace_count == 1
+
+
+def test_a_new_target_function_at_every_call_warns(linear_model):
+    model, _ = linear_model
+    x = RNG.uniform(size=(1, 4, 4, 2)).astype(np.float32)
+    saliency = kv.Saliency(model)
+    with pytest.warns(UserWarning, match="a new `targets` function at every call"):
+        for _ in range(4):
+            saliency(x, targets=lambda outputs: outputs[:, 0])
+
+
+def test_integrated_gradients_per_channel_baseline(linear_model):
+    model, kernel = linear_model
+    x = RNG.uniform(size=(1, 4, 4, 2)).astype(np.float32)
+    maps = kv.IntegratedGradients(model, steps=2, baseline=[0.25, 0.5], reduce=None)(x, targets=1)
+    np.testing.assert_allclose(maps[0], (x[0] - [0.25, 0.5]) * kernel[:, 1].reshape(4, 4, 2), rtol=1e-5, atol=1e-7)
