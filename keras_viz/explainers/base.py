@@ -88,10 +88,21 @@ class ForwardPass:
     tape: tf.GradientTape
     recorder: LayerRecorder
 
-    def gradients(self, sources: Sequence[tf.Tensor], rule: str = "backprop") -> list[tf.Tensor]:
-        """Gradients of the summed target scores w.r.t. ``sources`` under a ReLU ``rule``."""
+    def gradients(
+        self, sources: Sequence[tf.Tensor], rule: str = "backprop", *, what: str | None = None
+    ) -> list[tf.Tensor]:
+        """Gradients of the summed target scores w.r.t. ``sources`` under a ReLU ``rule``.
+
+        A source the score does not depend on gets zeros, unless ``what`` names it: then
+        that is an error (a layer explained for a target computed before it).
+        """
         with backward_rule(rule):
             grads = self.tape.gradient(self.scores, list(sources))
+        if what is not None and any(g is None for g in grads):
+            raise ValueError(
+                f"The target does not depend on {what}, so its gradient there is undefined. "
+                f"A kv.Unit target must come after the explained layer."
+            )
         return [
             tf.zeros_like(s, tf.float32) if g is None else tf.cast(g, tf.float32)
             for g, s in zip(grads, sources)

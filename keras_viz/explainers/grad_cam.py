@@ -46,5 +46,5 @@ class GradCAM(LayerExplainer):
 
     def _attribute(self, forward: ForwardPass) -> list[tf.Tensor]:
         features = forward.layer_output(forward.plan.feature_layer)
-        (gradients,) = forward.gradients([features])
+        (gradients,) = forward.gradients([features], what=f"layer {forward.plan.feature_layer.name!r}")
         return self._finish(forward, grad_cam(features, gradients))

@@ -36,6 +36,6 @@ class GradCAMPlusPlus(LayerExplainer):
 
     def _attribute(self, forward: ForwardPass) -> list[tf.Tensor]:
         features = forward.layer_output(forward.plan.feature_layer)
-        (gradients,) = forward.gradients([features])
+        (gradients,) = forward.gradients([features], what=f"layer {forward.plan.feature_layer.name!r}")
         weights = grad_cam_plus_plus_weights(features, gradients)
         return self._finish(forward, positive_part(weighted_feature_sum(features, weights)))

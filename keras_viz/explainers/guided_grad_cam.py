@@ -39,7 +39,9 @@ class GuidedGradCAM(LayerExplainer):
         plan = forward.plan
         features = forward.layer_output(plan.feature_layer)
         image = forward.inputs[plan.spatial_input]
-        (feature_grads,) = forward.gradients([features], rule="backprop")
+        (feature_grads,) = forward.gradients(
+            [features], rule="backprop", what=f"layer {plan.feature_layer.name!r}"
+        )
         (guided,) = forward.gradients([image], rule="guided")
         cam = upsample(grad_cam(features, feature_grads), plan.shapes[plan.spatial_input][:-1])
         return [reduce_channels(guided * cam[..., None], self.reduce)]

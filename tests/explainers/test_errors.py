@@ -221,3 +221,8 @@ def test_non_tensorflow_backend_is_refused(model, monkeypatch):
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
     with pytest.raises(ValueError, match=r"need the TensorFlow Keras backend, but Keras is running with backend='jax'"):
         kv.Saliency(model)
+
+
+def test_grad_cam_of_a_unit_before_the_layer(model):
+    with pytest.raises(ValueError, match=r"The target does not depend on layer 'conv2'"):
+        kv.GradCAM(model, layer="conv2")(X, targets=kv.Unit("conv1", channel=0))
