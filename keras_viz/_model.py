@@ -389,11 +389,21 @@ class ModelInfo:
         return [call for call in self.calls if call.layer is layer]
 
     def spatial_calls(self, spatial_rank: int) -> list[LayerCall]:
-        """Leaf layer calls whose single output has ``spatial_rank`` spatial axes (>1 cell)."""
+        """Calls of whole layers whose single output has ``spatial_rank`` spatial axes (>1 cell).
+
+        Models are looked into; other layers with sub-layers (LSTM, Bidirectional,
+        TimeDistributed, MultiHeadAttention) count as one layer, not as their parts.
+        """
+        internal = _internal_layers(self.model)
         found = []
         for call in self.calls:
             shape = call.output_shape
-            if shape is None or is_container(call.layer) or len(shape) != spatial_rank + 2:
+            if (
+                shape is None
+                or isinstance(call.layer, keras.Model)
+                or id(call.layer) in internal
+                or len(shape) != spatial_rank + 2
+            ):
                 continue
             if int(np.prod(shape[1:-1])) > 1:
                 found.append(call)
@@ -446,6 +456,15 @@ class ModelInfo:
                 return False
             frontier = nxt
         return False
+
+
+def _internal_layers(model: keras.Model) -> set[int]:
+    """Ids of the sub-layers of non-model layers (an LSTM's cell, an attention's projections)."""
+    internal: set[int] = set()
+    for _, layer in iter_layers(model):
+        if not isinstance(layer, keras.Model) and (id(layer) in internal or child_layers(layer)):
+            internal.update(id(inner) for _, inner in iter_layers(layer))
+    return internal
 
 
 def _same_values(a: Any, b: Any) -> bool:

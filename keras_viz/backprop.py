@@ -134,14 +134,21 @@ def _relu6_activation(x, *args, **kwargs):
     return switchable_relu(x, max_value=6.0)
 
 
-_ACTIVATION_SWAPS = {"relu": _relu_activation, "relu6": _relu6_activation}
+_RELUS = (keras.activations.relu, keras.ops.relu, tf.nn.relu)
+_RELU6S = (keras.activations.relu6, keras.ops.relu6, tf.nn.relu6)
 
 
 def _swap_for(activation: Any):
-    """The switchable replacement for a ReLU-family activation function, else None."""
-    if activation is keras.activations.relu:
+    """The switchable replacement for a ReLU-family activation function, else None.
+
+    Matched by identity, so a user's own function that happens to be called ``relu``
+    (a leaky variant, say) is left alone.
+    """
+    if any(activation is relu for relu in _RELUS):
         return _relu_activation
-    return _ACTIVATION_SWAPS.get(getattr(activation, "__name__", None))
+    if any(activation is relu6 for relu6 in _RELU6S):
+        return _relu6_activation
+    return None
 
 
 def _relu_layer_call(layer: keras.layers.ReLU):

@@ -95,3 +95,26 @@ def test_probe_of_a_never_called_model_records_each_call_once():
 
     info = ModelInfo(Fresh(), np.ones((1, 8, 8, 1), np.float32))
     assert len(info.calls) == 2 and info.calls[0].layer.name == "conv"
+
+
+def test_default_layer_treats_recurrent_and_attention_layers_as_whole():
+    inputs = keras.Input((20, 3))
+    x = layers.Conv1D(4, 3, activation="relu", name="conv")(inputs)
+    x = layers.LSTM(5, return_sequences=True, name="lstm")(x)
+    x = layers.MultiHeadAttention(2, 4, name="mha")(x, x)
+    model = keras.Model(inputs, layers.Dense(2)(layers.GlobalAveragePooling1D()(x)))
+    info = ModelInfo(model, np.zeros((1, 20, 3), np.float32))
+    assert info.default_spatial_layer(1).name == "mha"  # not one of its internal projections
+    assert kv.GradCAM(model, layer="lstm")(np.ones((2, 20, 3), np.float32)).shape == (2, 20)
+
+
+def test_a_user_function_named_relu_is_not_swapped():
+    from keras_viz.backprop import relu_override
+
+    def relu(x):  # a leaky variant that happens to be called relu
+        return keras.ops.leaky_relu(x, 0.1)
+
+    layer = layers.Dense(2, activation=relu)
+    model = keras.Sequential([keras.Input((3,)), layer])
+    with relu_override(model) as replaced:
+        assert replaced == 0 and layer.activation is relu

@@ -438,6 +438,11 @@ class LayerExplainer(SinglePassExplainer):
             )
         plan.spatial_input = spatial[0]
         rank = len(plan.shapes[plan.spatial_input]) - 1
+        if rank > 2 and self.upsample:
+            raise ValueError(
+                f"{self.method}: maps of {rank}-D inputs (shape {(None, *plan.shapes[plan.spatial_input])}) "
+                f"cannot be resized to the input; pass upsample=False for maps at the layer's resolution."
+            )
         if self.layer is None:
             plan.feature_layer = plan.info.default_spatial_layer(rank)
         else:
