@@ -1,0 +1,53 @@
+"""Pictures from raw arrays: normalise, colour, overlay, tile, and the picture families.
+
+Explainers return raw float maps; this module turns them into uint8 RGB arrays
+that TensorBoard, files or notebooks can show. Everything here is a pure
+function over NumPy arrays (Pillow is used only for resizing and drawing text),
+so the package never imports TensorFlow.
+
+The core functions live in :mod:`keras_viz.render.core`; each larger picture family has
+its own module here, re-exported below, so ``kv.render.<function>`` reaches them all.
+
+Conventions used throughout:
+
+* Normalised maps are float32 in ``[0, 1]``, or in ``[-1, 1]`` when normalised
+  symmetrically (signed maps, where 0 means "no contribution").
+* Sequential colour maps (``viridis``, ``magma``, ``inferno``, ``gray``) read
+  values in ``[0, 1]``; diverging colour maps (``coolwarm``, ``RdBu_r``) read
+  values in ``[-1, 1]`` and show negative as blue, 0 as white/light grey and
+  positive as red.
+* Pictures are uint8 arrays of shape ``(H, W, 3)``.
+
+Example::
+
+    rgb = heatmap_to_rgb(saliency_map)                  # (H, W, 3) uint8
+    blended = overlay(image, saliency_map, alpha=0.6)
+    sheet = grid([rgb, blended], labels=["saliency", "overlay"], scale=4)
+    to_pil(sheet).save("saliency.png")
+"""
+
+from keras_viz.render.core import (
+    available_colormaps,
+    colormap,
+    grid,
+    heatmap_to_rgb,
+    normalize,
+    normalize_batch,
+    overlay,
+    sequence_strip,
+    to_pil,
+    to_uint8_image,
+)
+
+__all__ = [
+    "available_colormaps",
+    "colormap",
+    "grid",
+    "heatmap_to_rgb",
+    "normalize",
+    "normalize_batch",
+    "overlay",
+    "sequence_strip",
+    "to_pil",
+    "to_uint8_image",
+]
