@@ -7,56 +7,90 @@ Explainers share one contract: construct with the model and options, call on dat
 
 Rendering of maps into pictures lives in :mod:`keras_viz.render`; embedded demo data
 in :mod:`keras_viz.datasets`.
+
+The public names below are loaded on first use (PEP 562), so ``import keras_viz`` is
+cheap and the ``keras-viz`` command can answer ``--help`` without importing TensorFlow.
 """
 
-from keras_viz import activations, architecture, callbacks, datasets, filters, health, render, tensorboard
-from keras_viz.activations import FeatureMaps
-from keras_viz._model import find_layer, iter_layers
-from keras_viz.explainers import (
-    CAM,
-    Deconvnet,
-    Explainer,
-    ExplainerGroup,
-    Explanation,
-    GradCAM,
-    GradCAMPlusPlus,
-    GradientInput,
-    GuidedBackprop,
-    GuidedGradCAM,
-    IntegratedGradients,
-    Occlusion,
-    Saliency,
-    SmoothGrad,
-)
-from keras_viz.targets import Unit
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "CAM",
-    "Deconvnet",
-    "Explainer",
-    "ExplainerGroup",
-    "Explanation",
-    "GradCAM",
-    "GradCAMPlusPlus",
-    "GradientInput",
-    "GuidedBackprop",
-    "GuidedGradCAM",
-    "IntegratedGradients",
-    "Occlusion",
-    "Saliency",
-    "SmoothGrad",
-    "FeatureMaps",
-    "Unit",
-    "activations",
-    "architecture",
-    "callbacks",
-    "datasets",
-    "filters",
-    "find_layer",
-    "health",
-    "iter_layers",
-    "render",
-    "tensorboard",
-]
+# Public sub-modules, imported on first attribute access.
+_SUBMODULES: frozenset[str] = frozenset(
+    {
+        "activations",
+        "architecture",
+        "callbacks",
+        "datasets",
+        "filters",
+        "health",
+        "render",
+        "tensorboard",
+    }
+)
+
+# Public name -> the module that defines it.
+_ATTRIBUTES: dict[str, str] = {
+    "CAM": "keras_viz.explainers",
+    "Deconvnet": "keras_viz.explainers",
+    "Explainer": "keras_viz.explainers",
+    "ExplainerGroup": "keras_viz.explainers",
+    "Explanation": "keras_viz.explainers",
+    "GradCAM": "keras_viz.explainers",
+    "GradCAMPlusPlus": "keras_viz.explainers",
+    "GradientInput": "keras_viz.explainers",
+    "GuidedBackprop": "keras_viz.explainers",
+    "GuidedGradCAM": "keras_viz.explainers",
+    "IntegratedGradients": "keras_viz.explainers",
+    "Occlusion": "keras_viz.explainers",
+    "Saliency": "keras_viz.explainers",
+    "SmoothGrad": "keras_viz.explainers",
+    "FeatureMaps": "keras_viz.activations",
+    "Unit": "keras_viz.targets",
+    "find_layer": "keras_viz._model",
+    "iter_layers": "keras_viz._model",
+}
+
+__all__ = sorted({*_ATTRIBUTES, *_SUBMODULES})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        module = importlib.import_module(f"{__name__}.{name}")
+    elif name in _ATTRIBUTES:
+        module = getattr(importlib.import_module(_ATTRIBUTES[name]), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = module  # later look-ups skip this function
+    return module
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if TYPE_CHECKING:  # what static type checkers and IDEs see
+    from keras_viz import activations, architecture, callbacks, datasets, filters, health, render, tensorboard
+    from keras_viz._model import find_layer, iter_layers
+    from keras_viz.activations import FeatureMaps
+    from keras_viz.explainers import (
+        CAM,
+        Deconvnet,
+        Explainer,
+        ExplainerGroup,
+        Explanation,
+        GradCAM,
+        GradCAMPlusPlus,
+        GradientInput,
+        GuidedBackprop,
+        GuidedGradCAM,
+        IntegratedGradients,
+        Occlusion,
+        Saliency,
+        SmoothGrad,
+    )
+    from keras_viz.targets import Unit

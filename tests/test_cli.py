@@ -262,3 +262,87 @@ def test_run_demo_returns_a_summary_and_is_quiet(tmp_path, capsys):
     assert result["run_dir"] == os.path.join(str(tmp_path / "logs"), "keras_viz")
     assert len(result["tags"]) == 3 * len(DEMO_METHODS) + 1 and result["tags"][-1] == GRID_TAG
     assert os.path.isfile(result["grid_png"])
+
+
+# --------------------------------------------------------------------------- #
+# shared options: no TensorFlow before the arguments are good, EXIF, custom objects
+# --------------------------------------------------------------------------- #
+
+
+_NO_TF_PROBE = """
+import sys
+from keras_viz.cli import main
+code = main(sys.argv[1:])
+print("TF-IMPORTED" if "tensorflow" in sys.modules else "TF-NOT-IMPORTED", code)
+"""
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["explain", "--help"],
+        ["explain", "missing.keras", "x.png", "--method", "cam"],
+        ["explain", "m.keras", "x.png", "--method", "magic"],
+        ["demo", "--epochs", "0"],
+    ],
+)
+def test_help_and_argument_errors_answer_before_tensorflow_is_imported(tmp_path, argv):
+    result = subprocess.run(
+        [sys.executable, "-c", _NO_TF_PROBE, *argv],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )
+    assert "TF-NOT-IMPORTED" in result.stdout, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+
+
+def test_every_command_has_a_help_that_names_its_options(capsys):
+    for command in cli.COMMANDS:
+        code, out, _ = run_cli(capsys, command, "--help")
+        assert code == 0 and "usage: keras-viz " + command in out
+
+
+def test_read_image_applies_exif_orientation(tmp_path):
+    from keras_viz.cli import _common
+
+    picture = np.zeros((2, 3, 3), np.uint8)  # 2 rows, 3 columns
+    picture[0, 0] = (255, 0, 0)
+    image = Image.fromarray(picture)
+    exif = image.getexif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    path = tmp_path / "rotated.png"
+    image.save(path, exif=exif)
+    upright = _common.read_image(str(path))
+    assert upright.size == (2, 3)  # width 2, height 3 once turned upright
+    assert np.asarray(upright)[0, -1, 0] > 200  # the red corner moved to the top right
+
+
+def test_custom_objects_file_loads_a_model_with_a_custom_layer(tmp_path, capsys):
+    code_file = tmp_path / "my_layers.py"
+    code_file.write_text(
+        "import keras\n\n"
+        "@keras.saving.register_keras_serializable(package='test_cli')\n"
+        "class Doubler(keras.layers.Layer):\n"
+        "    def call(self, x):\n"
+        "        return 2.0 * x\n"
+    )
+    from keras_viz.cli import _common
+
+    namespace = _common.load_custom_objects([str(code_file)])
+    doubler = namespace["Doubler"]
+    model = keras.Sequential(
+        [keras.Input((8, 8, 1)), doubler(), layers.Conv2D(2, 3, name="conv"),
+         layers.GlobalAveragePooling2D(), layers.Dense(2, activation="softmax")]
+    )
+    path = tmp_path / "custom.keras"
+    model.save(path)
+    Image.fromarray(np.full((8, 8), 200, np.uint8)).save(tmp_path / "img.png")
+    code, out, err = run_cli(
+        capsys, "explain", path, tmp_path / "img.png", "--method", "saliency",
+        "--custom-objects", code_file, "--output", tmp_path / "out",
+    )
+    assert code == 0, err
+    assert (tmp_path / "out" / "img_saliency_heatmap.png").is_file()
+    code, _, err = run_cli(capsys, "explain", path, tmp_path / "img.png", "--method", "saliency",
+                           "--custom-objects", tmp_path / "nope.py")
+    assert code == 2 and "--custom-objects file not found" in err

@@ -1,0 +1,59 @@
+"""What the example scripts share: their two options, a small trained model, saving figures.
+
+Every example is ``python examples/<name>.py [--fast] [--out DIR]``: ``--fast`` trains and
+optimises briefly (seconds; the tests run every example this way), ``--out`` is the folder
+its figure(s) go to (default ``gallery/``). Everything runs offline on data that ships with
+installed packages (scikit-learn's digits and sample photographs) or is generated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+def parse_args(description: str, argv: Sequence[str] | None = None, **extra: Any) -> argparse.Namespace:
+    """``--fast`` and ``--out DIR`` (plus ``extra``: name -> ``add_argument`` keyword dict)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--fast", action="store_true", help="a quick, smaller run (seconds)")
+    parser.add_argument("--out", default="gallery", help="output folder (default: %(default)s)")
+    for name, options in extra.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", **options)
+    args = parser.parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+    return args
+
+
+def save(picture: np.ndarray, out: str, name: str) -> str:
+    """Saves a uint8 picture as ``out/name.png`` and prints the path."""
+    from keras_viz import render
+
+    path = os.path.join(out, f"{name}.png")
+    render.to_pil(picture).save(path)
+    print(f"wrote {path}")
+    return path
+
+
+@functools.lru_cache(maxsize=4)
+def digits_model(fast: bool, size: int = 32, seed: int = 0) -> tuple[Any, tuple, tuple]:
+    """The demo's digits CNN trained briefly: ``(model, (x_train, y_train), (x_test, y_test))``.
+
+    Cached per process, so examples run one after another (the gallery, the tests) train it
+    once; explainers and visualizations never change the model.
+    """
+    import keras
+
+    from keras_viz import datasets
+    from keras_viz.demo import build_demo_model
+
+    keras.utils.set_random_seed(seed)
+    (x_train, y_train), (x_test, y_test) = datasets.load_digits(size, seed=seed)
+    model = build_demo_model((size, size, 1))
+    model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x_train, y_train, epochs=2 if fast else 6, batch_size=32, verbose=0)
+    return model, (x_train, y_train), (x_test, y_test)
