@@ -38,6 +38,8 @@ from keras_viz.render.core import (
     to_pil,
     to_uint8_image,
 )
+from keras_viz.render.embedding_maps import neighbor_rows, scatter, thumbnail_map
+from keras_viz.render.patches import dissection_table, dissection_units, top_patches, top_patches_sheet
 
 __all__ = [
     "available_colormaps",
@@ -50,4 +52,11 @@ __all__ = [
     "sequence_strip",
     "to_pil",
     "to_uint8_image",
+    "neighbor_rows",
+    "scatter",
+    "thumbnail_map",
+    "dissection_table",
+    "dissection_units",
+    "top_patches",
+    "top_patches_sheet",
 ]
