@@ -6,6 +6,7 @@ run (``keras_viz`` by default), beside Keras' ``train`` and ``validation`` runs.
 
 from keras_viz.callbacks.activations import ActivationCallback
 from keras_viz.callbacks.base import VizCallback
+from keras_viz.callbacks.embeddings import EmbeddingCallback
 from keras_viz.callbacks.explanations import (
     CAMCallback,
     DeconvnetCallback,
@@ -27,6 +28,7 @@ __all__ = [
     "ActivationCallback",
     "CAMCallback",
     "DeconvnetCallback",
+    "EmbeddingCallback",
     "ExplanationCallback",
     "FilterCallback",
     "GradCAMCallback",

@@ -6,7 +6,8 @@ Deep Visual Representations", CVPR 2017. For every unit ``k`` of a convolutional
 1. ``T_k`` is the top-``quantile`` of the unit's activations over every position of every
    image of the dataset (``P(a_k > T_k) = 1 - quantile``; the paper uses 0.995);
 2. each activation map is upsampled (bilinearly) to the input size and thresholded,
-   ``M_k(x) = S_k(x) >= T_k``;
+   ``M_k(x) = S_k(x) > T_k`` (strict: a ReLU unit that is zero on most pixels, where
+   ``T_k = 0``, claims only the pixels where it fires, not all of them);
 3. ``IoU_{k,c} = Σ_x |M_k(x) ∩ L_c(x)| / Σ_x |M_k(x) ∪ L_c(x)|`` summed over the whole
    dataset, for every concept ``c`` with pixel masks ``L_c``; the unit is labelled with
    the concept of highest IoU.
@@ -159,7 +160,7 @@ def _thresholded(units: np.ndarray | None, thresholds: np.ndarray, size: tuple[i
         if units is not None:
             activation = tf.gather(activation, units, axis=-1)
         upsampled = tf.image.resize(activation, size, method="bilinear")
-        return upsampled >= tf.constant(thresholds, tf.float32)
+        return upsampled > tf.constant(thresholds, tf.float32)
 
     return transform
 
