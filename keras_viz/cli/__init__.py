@@ -27,6 +27,8 @@ PROG = "keras-viz"
 COMMANDS: tuple[str, ...] = (
     "demo",
     "explain",
+    "projector",
+    "top-patches",
 )
 """Sub-command modules of this package, in ``--help`` order."""
 
