@@ -126,6 +126,11 @@ def _prepare_masks(masks: Any, concepts: Sequence[str] | None, data: Any) -> tup
         count = array.shape[-1]
     elif array.dtype.kind in "iu" and array.ndim == 3:
         count = int(array.max()) + 1 if concepts is None else len(concepts)
+        if array.size and int(array.max()) >= count:
+            raise ValueError(
+                f"`masks` holds the label {int(array.max())} but `concepts` names only {count} "
+                f"concept(s) (labels 0..{count - 1}; negative values mark unlabelled pixels)."
+            )
     else:
         raise ValueError(
             f"`masks` must be (N, H, W, K) bool concept masks, an (N, H, W) int segmentation "

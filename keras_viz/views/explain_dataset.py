@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import logging
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -22,7 +23,7 @@ import tensorflow as tf
 
 from keras_viz import targets as targets_lib
 from keras_viz._inputs import Inputs, pack
-from keras_viz.explainers.base import Explainer, Explanation
+from keras_viz.explainers.base import Explainer, ExplainerCall, Explanation
 
 __all__ = ["explain_dataset"]
 
@@ -118,9 +119,24 @@ def _explanations(explainer, inputs, targets, resolved, strategy, batch_size) ->
         batch_targets = _batch_targets(targets, resolved, batch)
         x = _restructure(inputs, batch.inputs)
         if strategy is None:
-            yield explainer.explain(x, batch_targets)
+            yield _explain_at(explainer, x, batch_targets, batch.offset)
         else:
             yield _distributed(strategy, copies, inputs, batch, batch_targets)
+
+
+def _explain_at(explainer: Explainer, x: Any, targets: Any, offset: int) -> Explanation:
+    """``explainer.explain(x, targets)`` for samples that start at ``offset`` in the stream.
+
+    Methods that draw noise per sample (SmoothGrad) key it by the sample's index, so the
+    index must be the one in the whole stream for the result not to depend on batching.
+    """
+    call = ExplainerCall(explainer.model, x, targets)
+    parts = []
+    for batch, target in call.batches(explainer.batch_size):
+        plan = explainer._plan(batch, call.structure, target)
+        batch.offset += offset
+        parts.append(explainer._explain_batch(batch, plan))
+    return call.explanation(parts, per_input=explainer.per_input)
 
 
 def _restructure(inputs: Inputs, arrays: list[np.ndarray]) -> Any:
@@ -148,11 +164,19 @@ def _distributed(strategy, copies, inputs, batch, batch_targets) -> Explanation:
                 isinstance(batch_targets, (list, tuple)) and not isinstance(batch_targets, str)
             ):
                 sub_targets = np.asarray(batch_targets)[part]
-            results[replica] = copies[replica].explain(x, sub_targets)
+            results[replica] = _explain_at(copies[replica], x, sub_targets, batch.offset + part.start)
         return tf.constant(replica)
 
     ids = strategy.experimental_distribute_values_from_function(lambda context: context.replica_id_in_sync_group)
-    strategy.run(on_replica, args=(ids,))
+    # Eager strategy.run logs a performance warning at every call; each replica runs
+    # compiled explainer functions, so it does not apply here.
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        strategy.run(on_replica, args=(ids,))
+    finally:
+        logger.setLevel(level)
     done = [results[r] for r in sorted(results)]
     return _join(done)
 

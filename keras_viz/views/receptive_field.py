@@ -12,7 +12,9 @@ stride ``s`` and ``p`` pixels of padding before the data maps an input field
 Padding and cropping layers only move the offset; element-wise layers (activations,
 normalisation over channels, dropout, ``Dense`` on the channel axis) change nothing;
 merge layers (``Add``, ``Concatenate`` on channels, ...) take the union of their inputs'
-fields. The path is read from one probe forward pass of the model on a random sample
+fields. The field is the bounding box of what a unit can see: a dilated convolution on
+top of a strided one can leave single pixels inside it that no path reaches. The path is
+read from one probe forward pass of the model on a random sample
 (:class:`keras_viz._model.ModelInfo`), so nested and subclassed models work too, as long
 as every tensor between the input and the layer is produced by a Keras layer.
 """
