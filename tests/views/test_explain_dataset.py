@@ -81,9 +81,16 @@ def test_mirrored_strategy_two_cpus_equals_single_device(tmp_path):
         with strategy.scope():
             model = build("functional", {str(tmp_path)!r})
         x = sample_inputs("functional", n=11); y = np.arange(11) % 3
+        import importlib; module = importlib.import_module("keras_viz.views.explain_dataset")
+        devices, explain_at = [], module._explain_at
+        def spy(*args):
+            devices.append(tf.constant(0.0).device.split(":")[-2:])
+            return explain_at(*args)
+        module._explain_at = spy
         dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(5)
         for make in (kv.GradCAM, kv.Saliency, lambda m: kv.IntegratedGradients(m, steps=8)):
             single = list(kv.explain_dataset(make(model), dataset, targets="labels", batch_size=3))
+            devices.clear()
             spread = list(kv.explain_dataset(make(model), dataset, targets="labels", batch_size=3, strategy=strategy))
             # The dataset's elements (5, 5, 1) are split, never merged: 6 per global batch, 3 per replica.
             assert len(spread) == 3 and len(single) == 5, (len(spread), len(single))
@@ -91,6 +98,8 @@ def test_mirrored_strategy_two_cpus_equals_single_device(tmp_path):
                 a = np.concatenate([getattr(p, field) for p in single])
                 b = np.concatenate([getattr(p, field) for p in spread])
                 np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+            # Each replica ran its shard on its own device (the last global batch, 1 sample, has one shard).
+            assert sorted(map(tuple, devices)) == [("CPU", "0")] * 3 + [("CPU", "1")] * 2, devices
         print("OK")
         """
     )
