@@ -10,7 +10,11 @@ with scikit-learn (:func:`keras_viz.datasets.load_digits`). In a few seconds on 
    backprop, Integrated Gradients, Grad-CAM, Grad-CAM++, CAM and occlusion) and writes
    the input, heatmap and overlay of each into the sibling run ``keras_viz``, plus one
    labelled grid comparing the methods;
-3. saves that grid as a PNG in ``log_dir`` and prints ``tensorboard --logdir <log_dir>``.
+3. saves that grid as a PNG in ``log_dir``;
+4. exports the codes of the test digits (global average pooling) with their labels,
+   predictions and thumbnails to the Embedding Projector (run ``keras_viz_projector``) and
+   logs the top-9 patches of 8 channels of ``block2_conv`` (run ``keras_viz_views``);
+5. prints ``tensorboard --logdir <log_dir>``.
 """
 
 from __future__ import annotations
@@ -43,7 +47,10 @@ __all__ = [
     "DEMO_METHODS",
     "GRID_FILENAME",
     "GRID_TAG",
+    "PATCHES_TAG",
+    "PROJECTOR_RUN",
     "TRAINING_RUN",
+    "VIEWS_RUN",
     "build_demo_model",
     "demo_callbacks",
     "run_demo",
@@ -68,6 +75,9 @@ PROJECTOR_RUN = "keras_viz_projector"
 
 PROJECTOR_LAYER = "gap"
 """Layer whose codes of the test digits the demo exports to the Embedding Projector."""
+
+VIEWS_RUN = "keras_viz_views"
+"""Run of the demo's dataset views (the top-patches sheet)."""
 
 PATCHES_LAYER = "block2_conv"
 PATCHES_TAG = "top_patches/block2_conv"
@@ -286,7 +296,6 @@ def run_demo(
     grid_png = os.path.join(log_dir, GRID_FILENAME)
     render.to_pil(sheet).save(grid_png)
     projector_run, patch_tag = _dataset_views(model, x_test, y_test, log_dir, step)
-    tags.append(patch_tag)
     explain_seconds = time.perf_counter() - start
 
     run_dir = os.path.join(log_dir, kv_tensorboard.DEFAULT_RUN)
@@ -298,7 +307,8 @@ def run_demo(
         f"training health (dead ReLUs, histograms, the model diagram) to the run "
         f"{os.path.join(log_dir, TRAINING_RUN)}")
     say(f"Exported the codes of the {len(x_test)} test digits (layer `{PROJECTOR_LAYER}`) to the "
-        f"Embedding Projector (run {projector_run}) and logged `{patch_tag}` (top-9 patches).")
+        f"Embedding Projector (run {projector_run}) and logged `{patch_tag}` (top-9 patches) to the run "
+        f"{os.path.join(log_dir, VIEWS_RUN)}.")
     say(f"Browse it with:\n  tensorboard --logdir {shlex.quote(log_dir)}")
     return {
         "accuracy": accuracy,
@@ -309,6 +319,8 @@ def run_demo(
         "grid_png": grid_png,
         "seconds": {"train": train_seconds, "explain": explain_seconds},
         "projector_run_dir": projector_run,
+        "views_run_dir": os.path.join(log_dir, VIEWS_RUN),
+        "views_tags": [patch_tag],
     }
 
 
@@ -359,7 +371,7 @@ def _dataset_views(
     )
     top = top_activations(model, images, PATCHES_LAYER, channels=range(8), k=9, batch_size=128)
     sheet = render.top_patches_sheet(top.patches, top.values, channels=top.channels, value_range=(0.0, 1.0), scale=4)
-    writer = kv_tensorboard.run_writer(log_dir)
+    writer = kv_tensorboard.run_writer(log_dir, VIEWS_RUN)
     try:
         with writer.as_default():
             kv_tensorboard.image_summary(

@@ -63,7 +63,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     _common.add_layer_option(parser, "layer whose codes are exported: name, 'outer/inner' path or index", required=True)
     _common.add_image_options(parser, images=False)
     parser.add_argument("--log-dir", default="logs", help="TensorBoard log directory (default: %(default)s)")
-    parser.add_argument("--run", help="run directory name (default: projector_<name>_<time>, a new run)")
+    parser.add_argument("--run", dest="run_name", help="run directory name (default: projector_<name>_<time>, a new run)")
     parser.add_argument("--name", default=None, help="tensor name in the projector (default: the layer)")
     parser.add_argument(
         "--pool", choices=("avg", "max", "none"), default="avg",
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     thumbnails = np.clip((inputs - low) / (high - low), 0.0, 1.0)
     name = args.name or str(args.layer).replace("/", "_")
     run_dir = kv.tensorboard.export_projector(
-        args.log_dir, codes, metadata=metadata, images=thumbnails, run=args.run, name=name,
+        args.log_dir, codes, metadata=metadata, images=thumbnails, run=args.run_name, name=name,
         thumbnail_size=args.thumbnail_size,
         description=f"Codes of layer `{args.layer}` of `{os.path.basename(args.model)}` for {len(files)} images of `{args.folder}`.",
     )
