@@ -36,6 +36,10 @@ class RunningTopK:
         values = np.asarray(values, np.float64)
         block = values.shape[1]
         self.count += block
+        if self.count > self.k + block - 1 and (values.max(axis=1) <= self.values.min(axis=1)).all():
+            # Every slot is taken and nothing in the block beats the weakest kept value (a
+            # tie loses to the earlier index): the common case late in a long stream.
+            return (np.empty(0, np.int64),) * 3
         candidates = np.concatenate([self.values, values], axis=1)
         ids = np.concatenate([self.indices, np.broadcast_to(np.asarray(indices, np.int64), (self.rows, block))], axis=1)
         # Empty slots (index -1) lose every tie; otherwise the earlier stream index wins.

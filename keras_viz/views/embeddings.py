@@ -19,7 +19,8 @@ import tensorflow as tf
 
 from keras_viz._inputs import Inputs
 from keras_viz._model import check_backend, check_model, find_layer, layer_path
-from keras_viz.activations import FeatureMaps
+from keras_viz.activations import FeatureMaps  # noqa: F401  (the reader type)
+from keras_viz.views._readers import layer_reader
 from keras_viz.views._topk import RunningTopK
 
 __all__ = ["NearestNeighbors", "embeddings", "nearest_neighbors", "pca_map", "tsne_map"]
@@ -59,7 +60,10 @@ def _code_reader(model: keras.Model, layer: Any, pool: str | None, batch_size: i
     check_backend()
     model = check_model(model)
     target = find_layer(model, layer)
-    reader = FeatureMaps(model, [target], batch_size=_check_positive(batch_size, "batch_size"), transform=_pooling(_check_pool(pool)))
+    reader = layer_reader(
+        model, target, batch_size=_check_positive(batch_size, "batch_size"), transform=_pooling(_check_pool(pool)),
+        key=("codes", pool),
+    )
     return reader, layer_path(model, target)
 
 

@@ -24,8 +24,8 @@ import tensorflow as tf
 
 from keras_viz._inputs import Inputs, pack
 from keras_viz._model import LayerRecorder, check_backend, check_model, find_layer, layer_path, single_tensor
-from keras_viz.activations import FeatureMaps
 from keras_viz.backprop import backward_rule, relu_override
+from keras_viz.views._readers import cached, layer_reader
 from keras_viz.views._topk import RunningTopK
 from keras_viz.views.receptive_field import ReceptiveField, receptive_field
 
@@ -75,10 +75,10 @@ def _channel_peaks(channels: np.ndarray | None):
             activation = tf.gather(activation, channels, axis=-1)
         batch = tf.shape(activation)[0]
         flat = tf.reshape(activation, [batch, -1, activation.shape[-1]])
-        maxima = tf.reduce_max(flat, axis=1)
-        cells = tf.shape(flat)[1]
-        index = tf.range(cells)[None, :, None]
-        first = tf.reduce_min(tf.where(flat >= maxima[:, None, :], index, cells), axis=1)
+        # One pass for the position of the maximum (TensorFlow's CPU and GPU kernels return
+        # the first one on ties), then a gather of its value.
+        first = tf.argmax(flat, axis=1, output_type=tf.int32)
+        maxima = tf.gather(tf.transpose(flat, [0, 2, 1]), first, axis=2, batch_dims=2)
         # The layer's (static) shape without the batch axis, so the caller needs no probe.
         return maxima, first, tf.constant(shape, tf.int32)
 
@@ -164,7 +164,10 @@ def top_activations(
     target = find_layer(model, layer)
     path = layer_path(model, target)
     chosen = _check_channels(channels, _layer_channels(model, target))
-    reader = FeatureMaps(model, [target], batch_size=batch_size, transform=_channel_peaks(chosen))
+    reader = layer_reader(
+        model, target, batch_size=batch_size, transform=_channel_peaks(chosen),
+        key=("peaks", None if chosen is None else tuple(int(c) for c in chosen)),
+    )
 
     field: ReceptiveField | None = None
     spatial: tuple[int, ...] | None = None
@@ -208,7 +211,10 @@ def _patch_store(model, target, batch, spatial, channels, k, pad_value):
     if spatial:
         shapes = [a.shape[1:] for a in batch.inputs]
         single = len(shapes) == 1
-        field = receptive_field(model, target, input_shape=shapes[0] if single else None)
+        field = cached(
+            model, ("receptive_field", id(target), target.name, tuple(map(tuple, shapes))),
+            lambda: receptive_field(model, target, input_shape=shapes[0] if single else None),
+        )
         source = batch.inputs[field.input_index]
         patch_shape = (*field.size, *source.shape[1 + field.rank :])
     else:
