@@ -42,12 +42,12 @@ def shape_segmenter(kinds: int, size: int = 32) -> keras.Model:
 def main(argv=None) -> list[str]:
     args = parse_args(__doc__.splitlines()[0], argv)
     keras.utils.set_random_seed(0)
-    shapes = kv.datasets.make_shapes(600 if args.fast else 1500, size=32, seed=0, classes=("circle", "square"))
+    shapes = kv.datasets.make_shapes(300 if args.fast else 1500, size=32, seed=0, classes=("circle", "square"))
     segmentation, kinds = kv.views.shape_concepts(shapes)
     train = len(shapes) * 5 // 6
     model = shape_segmenter(len(kinds))
     model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(shapes.images[:train], segmentation[:train] + 1, epochs=8 if args.fast else 15, batch_size=32, verbose=0)
+    model.fit(shapes.images[:train], segmentation[:train] + 1, epochs=4 if args.fast else 15, batch_size=32, verbose=0)
 
     result = kv.dissect(model, shapes.images[train:], segmentation[train:], "conv3_relu", concepts=kinds, quantile=0.8)
     ranking = result.ranking()

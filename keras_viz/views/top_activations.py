@@ -75,10 +75,9 @@ def _channel_peaks(channels: np.ndarray | None):
             activation = tf.gather(activation, channels, axis=-1)
         batch = tf.shape(activation)[0]
         flat = tf.reshape(activation, [batch, -1, activation.shape[-1]])
-        # One pass for the position of the maximum (TensorFlow's CPU and GPU kernels return
-        # the first one on ties), then a gather of its value.
+        # TensorFlow's CPU and GPU argmax kernels return the first maximum on ties.
         first = tf.argmax(flat, axis=1, output_type=tf.int32)
-        maxima = tf.gather(tf.transpose(flat, [0, 2, 1]), first, axis=2, batch_dims=2)
+        maxima = tf.reduce_max(flat, axis=1)
         # The layer's (static) shape without the batch axis, so the caller needs no probe.
         return maxima, first, tf.constant(shape, tf.int32)
 
@@ -227,18 +226,25 @@ def _patch_store(model, target, batch, spatial, channels, k, pad_value):
 
 def _crop_into(store, source, field, rows, slots, columns, positions, pad_value) -> None:
     """Copies the receptive-field crop of each newcomer into its slot, padding outside the input."""
-    for row, slot, column in zip(rows, slots, columns):
+    if field is None:
+        store[rows, slots] = source[columns]
+        return
+    size = np.asarray(field.size)
+    starts = np.asarray(field.offset) + positions[rows, slots] * np.asarray(field.stride)  # (n, rank)
+    extent = np.asarray(field.input_shape)
+    inside = ((starts >= 0) & (starts + size <= extent)).all(axis=1)
+    for row, slot, column, start, whole in zip(rows, slots, columns, starts, inside):
         image = source[column]
-        if field is None:
-            store[row, slot] = image
+        if whole:  # the common case: a plain slice
+            store[row, slot] = image[tuple(slice(a, a + n) for a, n in zip(start, size))]
             continue
-        full = field.region(positions[row, slot], clip=False)
-        clipped = field.region(positions[row, slot], clip=True)
-        inside = tuple(slice(c0 - f0, c1 - f0) for (f0, _), (c0, c1) in zip(full, clipped))
+        low = np.maximum(start, 0)
+        high = np.minimum(start + size, extent)
         patch = store[row, slot]
-        if full != clipped:
-            patch[...] = pad_value
-        patch[inside] = image[tuple(slice(c0, c1) for c0, c1 in clipped)]
+        patch[...] = pad_value
+        patch[tuple(slice(l - a, h - a) for l, h, a in zip(low, high, start))] = image[
+            tuple(slice(l, h) for l, h in zip(low, high))
+        ]
 
 
 # --------------------------------------------------------------------------- guided backprop
