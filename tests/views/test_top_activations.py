@@ -158,3 +158,21 @@ def test_empty_data_is_refused(setup):
     model, x, _ = setup
     with pytest.raises(ValueError, match="empty"):
         kv.top_activations(model, x[:0], "c2")
+
+
+from tests.conftest import MODEL_KINDS, sample_inputs  # noqa: E402
+
+
+@pytest.mark.parametrize("kind", MODEL_KINDS)
+def test_every_model_kind(model_zoo, kind):
+    """Top activations, codes and receptive fields of `conv1` on every model kind of SPEC §2."""
+    model = model_zoo[kind]
+    x = sample_inputs(kind, n=7)
+    top = kv.top_activations(model, x, "conv1", k=3, batch_size=4)
+    conv = kv.FeatureMaps(model, ["conv1"])(x)["conv1"]
+    _, indices, positions = _brute_force(conv, 3)
+    np.testing.assert_array_equal(top.indices, indices)
+    np.testing.assert_array_equal(top.positions, positions)
+    rank = conv.ndim - 2
+    assert top.receptive_field.size == (3,) * rank and top.patches.shape[2 : 2 + rank] == (3,) * rank
+    np.testing.assert_allclose(kv.embeddings(model, x, "conv1"), conv.mean(axis=tuple(range(1, rank + 1))), rtol=1e-3, atol=1e-3)
