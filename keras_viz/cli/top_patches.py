@@ -14,7 +14,7 @@ from typing import Any
 
 from keras_viz.cli import _common
 from keras_viz.cli._common import CommandError
-from keras_viz.cli.projector import IMAGE_EXTENSIONS, image_files, read_inputs
+from keras_viz.cli.projector import IMAGE_EXTENSIONS, read_inputs
 
 NAME = "top-patches"
 

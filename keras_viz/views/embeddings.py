@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from keras_viz._inputs import Inputs
 from keras_viz._model import check_backend, check_model, find_layer, layer_path
-from keras_viz.activations import FeatureMaps  # noqa: F401  (the reader type)
+from keras_viz.activations import FeatureMaps
 from keras_viz.views._readers import layer_reader
 from keras_viz.views._topk import RunningTopK
 

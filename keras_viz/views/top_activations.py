@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_viz._inputs import Inputs, pack
+from keras_viz._inputs import Inputs
 from keras_viz._model import LayerRecorder, check_backend, check_model, find_layer, layer_path, single_tensor
 from keras_viz.backprop import backward_rule, relu_override
 from keras_viz.views._readers import cached, layer_reader
