@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from tests.e2e.conftest import get_bytes, get_json, serve_tensorboard, wait_for_json
-from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, IN_CI, LAUNCH_TIMEOUT_MS, MISSING, PAGE_TIMEOUT_MS
+from tests.e2e.conftest import PAGE_TIMEOUT_MS
 
 POINTS = 12
 LABELS = ["zero", "tab\there", "new\nline", "café ✓ 日本", "cr\rlf", *[f"digit {i}" for i in range(5, POINTS)]]
@@ -127,22 +127,6 @@ _POINTS_JS = """
   return found;
 }
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if MISSING:
-        if IN_CI:
-            pytest.fail(f"{MISSING} (CI=true: the browser test must run in CI, not skip)", pytrace=False)
-        pytest.skip(MISSING)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=LAUNCH_TIMEOUT_MS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def test_projector_page_loads_the_points_and_metadata(browser, server, exported, tmp_path):
