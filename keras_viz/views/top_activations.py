@@ -225,26 +225,31 @@ def _patch_store(model, target, batch, spatial, channels, k, pad_value):
 
 
 def _crop_into(store, source, field, rows, slots, columns, positions, pad_value) -> None:
-    """Copies the receptive-field crop of each newcomer into its slot, padding outside the input."""
+    """Copies the receptive-field crops of the newcomers into their slots, in one gather.
+
+    The batch is padded once with ``pad_value`` by as much as any field of the layer
+    reaches outside the input, so every crop is a plain window of the padded batch.
+    """
     if field is None:
         store[rows, slots] = source[columns]
         return
     size = np.asarray(field.size)
-    starts = np.asarray(field.offset) + positions[rows, slots] * np.asarray(field.stride)  # (n, rank)
-    extent = np.asarray(field.input_shape)
-    inside = ((starts >= 0) & (starts + size <= extent)).all(axis=1)
-    for row, slot, column, start, whole in zip(rows, slots, columns, starts, inside):
-        image = source[column]
-        if whole:  # the common case: a plain slice
-            store[row, slot] = image[tuple(slice(a, a + n) for a, n in zip(start, size))]
-            continue
-        low = np.maximum(start, 0)
-        high = np.minimum(start + size, extent)
-        patch = store[row, slot]
-        patch[...] = pad_value
-        patch[tuple(slice(l - a, h - a) for l, h, a in zip(low, high, start))] = image[
-            tuple(slice(l, h) for l, h in zip(low, high))
-        ]
+    stride, offset = np.asarray(field.stride), np.asarray(field.offset)
+    extent, units = np.asarray(field.input_shape), np.asarray(field.output_shape)
+    before = np.maximum(-offset, 0)
+    after = np.maximum(offset + (units - 1) * stride + size - extent, 0)
+    padded = source
+    if before.any() or after.any():
+        width = [(0, 0), *zip(before, after), *[(0, 0)] * (source.ndim - 1 - field.rank)]
+        padded = np.pad(source, width, constant_values=pad_value)
+    starts = offset + positions[rows, slots] * stride + before  # (n, rank), in the padded batch
+    rank = field.rank
+    index = [columns.reshape(-1, *[1] * rank)]
+    for axis in range(rank):
+        shape = [-1] + [1] * rank
+        shape[1 + axis] = size[axis]
+        index.append((starts[:, axis, None] + np.arange(size[axis])).reshape(shape))
+    store[rows, slots] = padded[tuple(index)]
 
 
 # --------------------------------------------------------------------------- guided backprop
