@@ -25,6 +25,7 @@ class RunningTopK:
         self.values = np.full((self.rows, self.k), -np.inf, np.float64)
         self.indices = np.full((self.rows, self.k), -1, np.int64)
         self.count = 0
+        self.evicted = np.empty(0, np.int64)  # stream indices the last update evicted (-1: empty slot)
 
     def update(self, values: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Merges a block ``values (rows, B)`` whose columns have stream ``indices (B,)``.
@@ -39,6 +40,7 @@ class RunningTopK:
         if self.count > self.k + block - 1 and (values.max(axis=1) <= self.values.min(axis=1)).all():
             # Every slot is taken and nothing in the block beats the weakest kept value (a
             # tie loses to the earlier index): the common case late in a long stream.
+            self.evicted = np.empty(0, np.int64)
             return (np.empty(0, np.int64),) * 3
         candidates = np.concatenate([self.values, values], axis=1)
         ids = np.concatenate([self.indices, np.broadcast_to(np.asarray(indices, np.int64), (self.rows, block))], axis=1)
@@ -47,6 +49,7 @@ class RunningTopK:
         order = np.lexsort((tiebreak, -candidates), axis=-1)[:, : self.k]
         new = order >= self.k
         if not new.any():
+            self.evicted = np.empty(0, np.int64)
             return (np.empty(0, np.int64),) * 3
         kept = np.zeros((self.rows, self.k), bool)
         kept_rows, kept_cols = np.nonzero(~new)
@@ -54,6 +57,7 @@ class RunningTopK:
         free_rows, free_slots = np.nonzero(~kept)  # row-major: paired with the newcomers below
         new_rows, new_cols = np.nonzero(new)
         columns = order[new_rows, new_cols] - self.k
+        self.evicted = self.indices[free_rows, free_slots].copy()
         self.values[free_rows, free_slots] = values[new_rows, columns]
         self.indices[free_rows, free_slots] = ids[new_rows, columns + self.k]
         return free_rows, free_slots, columns

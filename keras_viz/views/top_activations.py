@@ -14,6 +14,7 @@ so memory does not grow with the number of inputs.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 from collections.abc import Sequence
 from typing import Any
@@ -171,7 +172,7 @@ def top_activations(
     field: ReceptiveField | None = None
     spatial: tuple[int, ...] | None = None
     running: RunningTopK | None = None
-    positions = store = None
+    positions = kept = None
     for batch, values in reader.stream(data, argument="data"):
         maxima, first, layer_shape = values[path]
         if running is None:  # the first batch fixes the shapes
@@ -184,72 +185,100 @@ def top_activations(
             running = RunningTopK(len(chosen), k)
             positions = np.zeros((len(chosen), k, len(spatial)), np.int64)
             if patches:
-                field, store = _patch_store(model, target, batch, spatial, len(chosen), k, pad_value)
+                field = _field(model, target, batch) if spatial else None
+                kept = _KeptInputs(field.input_index if field is not None else 0)
         rows, slots, columns = running.update(maxima.T, batch.offset + np.arange(batch.size))
         if rows.size:
             flat = first[columns, rows]
             positions[rows, slots] = np.stack(np.unravel_index(flat, spatial), axis=-1) if spatial else flat[:, None][:, :0]
-            if store is not None:
-                _crop_into(store, batch.inputs[field.input_index if field else 0], field, rows, slots, columns, positions, pad_value)
+            if kept is not None:
+                kept.update(batch, running.evicted, batch.offset + columns)
     order = running.order()
     grid = np.arange(running.rows)[:, None]
+    indices = running.indices[grid, order]
     return TopActivations(
         layer=path,
         channels=chosen,
         values=running.values[grid, order].astype(np.float32),
-        indices=running.indices[grid, order],
+        indices=indices,
         positions=positions[grid, order],
-        patches=None if store is None else store[grid, order],
+        patches=None if kept is None else kept.crops(indices, positions[grid, order], field, pad_value),
         receptive_field=field,
         count=running.count,
     )
 
 
-def _patch_store(model, target, batch, spatial, channels, k, pad_value):
-    """The receptive field and an empty ``(C, k, *patch, channels_in)`` patch store."""
-    if spatial:
-        shapes = [a.shape[1:] for a in batch.inputs]
-        single = len(shapes) == 1
-        field = cached(
-            model, ("receptive_field", id(target), target.name, tuple(map(tuple, shapes))),
-            lambda: receptive_field(model, target, input_shape=shapes[0] if single else None),
-        )
-        source = batch.inputs[field.input_index]
-        patch_shape = (*field.size, *source.shape[1 + field.rank :])
-    else:
-        field = None
-        source = batch.inputs[0]
-        patch_shape = source.shape[1:]
-    store = np.full((channels, k, *patch_shape), pad_value, np.float32)
-    return field, store
+class _KeptInputs:
+    """The inputs that some channel's top-k currently holds, each stored once, reference-counted.
 
-
-def _crop_into(store, source, field, rows, slots, columns, positions, pad_value) -> None:
-    """Copies the receptive-field crops of the newcomers into their slots, in one gather.
-
-    The batch is padded once with ``pad_value`` by as much as any field of the layer
-    reaches outside the input, so every crop is a plain window of the padded batch.
+    Cropping when an input enters a top-k would copy a patch per (channel, entry); many
+    entries are evicted again, and deep layers have patches larger than the input. Keeping
+    each input once and cropping the final top-k at the end copies far less, and memory
+    stays bounded by ``channels x k`` inputs.
     """
-    if field is None:
-        store[rows, slots] = source[columns]
-        return
+
+    def __init__(self, source: int):
+        self.source = source
+        self.images: dict[int, np.ndarray] = {}
+        self.references: collections.Counter[int] = collections.Counter()
+
+    def update(self, batch, evicted: np.ndarray, entered: np.ndarray) -> None:
+        for index in entered.tolist():
+            self.references[index] += 1
+            if index not in self.images:
+                self.images[index] = np.array(batch.inputs[self.source][index - batch.offset])
+        for index in evicted.tolist():
+            if index < 0:
+                continue
+            self.references[index] -= 1
+            if self.references[index] == 0:
+                del self.references[index], self.images[index]
+
+    def crops(self, indices, positions, field, pad_value) -> np.ndarray:
+        """``(C, k, *patch, channels_in)``: the receptive-field crop of each final entry."""
+        order = sorted(self.images)
+        lookup = {index: i for i, index in enumerate(order)}
+        stacked = np.stack([self.images[index] for index in order])
+        rows = np.vectorize(lookup.__getitem__, otypes=[np.int64])(indices)
+        if field is None:
+            return stacked[rows].astype(np.float32)
+        return _crop(stacked, field, rows.ravel(), positions.reshape(-1, field.rank), pad_value).reshape(
+            *indices.shape, *field.size, *stacked.shape[1 + field.rank :]
+        )
+
+
+def _field(model, target, batch) -> ReceptiveField:
+    shapes = [a.shape[1:] for a in batch.inputs]
+    single = len(shapes) == 1
+    return cached(
+        model, ("receptive_field", id(target), target.name, tuple(map(tuple, shapes))),
+        lambda: receptive_field(model, target, input_shape=shapes[0] if single else None),
+    )
+
+
+def _crop(images, field, rows, positions, pad_value) -> np.ndarray:
+    """The receptive-field windows at ``positions`` of ``images[rows]``, in one gather.
+
+    The images are padded once with ``pad_value`` by as much as any field of the layer
+    reaches outside the input, so every window is a plain slice of the padded images.
+    """
     size = np.asarray(field.size)
     stride, offset = np.asarray(field.stride), np.asarray(field.offset)
     extent, units = np.asarray(field.input_shape), np.asarray(field.output_shape)
     before = np.maximum(-offset, 0)
     after = np.maximum(offset + (units - 1) * stride + size - extent, 0)
-    padded = source
+    padded = images.astype(np.float32)
     if before.any() or after.any():
-        width = [(0, 0), *zip(before, after), *[(0, 0)] * (source.ndim - 1 - field.rank)]
-        padded = np.pad(source, width, constant_values=pad_value)
-    starts = offset + positions[rows, slots] * stride + before  # (n, rank), in the padded batch
+        width = [(0, 0), *zip(before, after), *[(0, 0)] * (images.ndim - 1 - field.rank)]
+        padded = np.pad(padded, width, constant_values=pad_value)
+    starts = offset + positions * stride + before  # (n, rank), in the padded images
     rank = field.rank
-    index = [columns.reshape(-1, *[1] * rank)]
+    index = [rows.reshape(-1, *[1] * rank)]
     for axis in range(rank):
         shape = [-1] + [1] * rank
         shape[1 + axis] = size[axis]
         index.append((starts[:, axis, None] + np.arange(size[axis])).reshape(shape))
-    store[rows, slots] = padded[tuple(index)]
+    return padded[tuple(index)]
 
 
 # --------------------------------------------------------------------------- guided backprop
