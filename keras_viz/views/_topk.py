@@ -27,8 +27,14 @@ class RunningTopK:
         self.count = 0
         self.evicted = np.empty(0, np.int64)  # stream indices the last update evicted (-1: empty slot)
 
-    def update(self, values: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Merges a block ``values (rows, B)`` whose columns have stream ``indices (B,)``.
+    def update(
+        self, values: np.ndarray, indices: np.ndarray, count: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Merges a block ``values (rows, B)`` whose columns have stream ``indices`` (``(B,)``, or
+        ``(rows, B)`` for a block already reduced per row to its best candidates).
+
+        Args:
+            count: stream items the block stands for (default ``B``).
 
         Returns:
             ``(rows, slots, columns)`` of the newcomers: column ``columns[i]`` of the block
@@ -36,14 +42,17 @@ class RunningTopK:
         """
         values = np.asarray(values, np.float64)
         block = values.shape[1]
-        self.count += block
-        if self.count > self.k + block - 1 and (values.max(axis=1) <= self.values.min(axis=1)).all():
+        self.count += block if count is None else int(count)
+        if self.indices[:, -1].min() >= 0 and (values.max(axis=1) <= self.values.min(axis=1)).all():
             # Every slot is taken and nothing in the block beats the weakest kept value (a
             # tie loses to the earlier index): the common case late in a long stream.
             self.evicted = np.empty(0, np.int64)
             return (np.empty(0, np.int64),) * 3
         candidates = np.concatenate([self.values, values], axis=1)
         ids = np.concatenate([self.indices, np.broadcast_to(np.asarray(indices, np.int64), (self.rows, block))], axis=1)
+        if block == 0:
+            self.evicted = np.empty(0, np.int64)
+            return (np.empty(0, np.int64),) * 3
         # Empty slots (index -1) lose every tie; otherwise the earlier stream index wins.
         tiebreak = np.where(ids < 0, np.iinfo(np.int64).max, ids)
         order = np.lexsort((tiebreak, -candidates), axis=-1)[:, : self.k]

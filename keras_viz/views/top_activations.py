@@ -65,8 +65,13 @@ class TopActivations:
         return int(self.values.shape[1])
 
 
-def _channel_peaks(channels: np.ndarray | None):
-    """The in-graph reduction: per (sample, channel) the maximum and its first flat position."""
+def _channel_peaks(channels: np.ndarray | None, k: int):
+    """The in-graph reduction of a batch: per channel, its ``k`` best samples.
+
+    Per (sample, channel) the maximum and its first flat position; then per channel the
+    ``k`` samples with the largest maxima (``tf.math.top_k`` puts the lower index first on
+    ties, so no sample that belongs to the stream's top-k is dropped here).
+    """
 
     def peaks(activation: tf.Tensor):
         shape = activation.shape.as_list()[1:]
@@ -79,8 +84,10 @@ def _channel_peaks(channels: np.ndarray | None):
         # TensorFlow's CPU and GPU argmax kernels return the first maximum on ties.
         first = tf.argmax(flat, axis=1, output_type=tf.int32)
         maxima = tf.reduce_max(flat, axis=1)
+        best, samples = tf.math.top_k(tf.transpose(maxima), k=tf.minimum(k, batch))  # (C, k)
+        where = tf.gather(tf.transpose(first), samples, batch_dims=1)
         # The layer's (static) shape without the batch axis, so the caller needs no probe.
-        return maxima, first, tf.constant(shape, tf.int32)
+        return best, samples, where, tf.constant(shape, tf.int32)
 
     return peaks
 
@@ -165,8 +172,8 @@ def top_activations(
     path = layer_path(model, target)
     chosen = _check_channels(channels, _layer_channels(model, target))
     reader = layer_reader(
-        model, target, batch_size=batch_size, transform=_channel_peaks(chosen),
-        key=("peaks", None if chosen is None else tuple(int(c) for c in chosen)),
+        model, target, batch_size=batch_size, transform=_channel_peaks(chosen, k),
+        key=("peaks", k, None if chosen is None else tuple(int(c) for c in chosen)),
     )
 
     field: ReceptiveField | None = None
@@ -174,7 +181,7 @@ def top_activations(
     running: RunningTopK | None = None
     positions = kept = None
     for batch, values in reader.stream(data, argument="data"):
-        maxima, first, layer_shape = values[path]
+        best, samples, where, layer_shape = values[path]
         if running is None:  # the first batch fixes the shapes
             shape = (None, *(int(n) for n in layer_shape))
             spatial = shape[1:-1]
@@ -187,9 +194,10 @@ def top_activations(
             if patches:
                 field = _field(model, target, batch) if spatial else None
                 kept = _KeptInputs(field.input_index if field is not None else 0)
-        rows, slots, columns = running.update(maxima.T, batch.offset + np.arange(batch.size))
+        rows, slots, picks = running.update(best, batch.offset + samples, count=batch.size)
         if rows.size:
-            flat = first[columns, rows]
+            columns = samples[rows, picks]
+            flat = where[rows, picks]
             positions[rows, slots] = np.stack(np.unravel_index(flat, spatial), axis=-1) if spatial else flat[:, None][:, :0]
             if kept is not None:
                 kept.update(batch, running.evicted, batch.offset + columns)
