@@ -24,6 +24,7 @@ _SUBMODULES: frozenset[str] = frozenset(
     {
         "activations",
         "architecture",
+        "attention",
         "callbacks",
         "datasets",
         "filters",
@@ -50,6 +51,8 @@ _ATTRIBUTES: dict[str, str] = {
     "Saliency": "keras_viz.explainers",
     "SmoothGrad": "keras_viz.explainers",
     "FeatureMaps": "keras_viz.activations",
+    "AttentionMaps": "keras_viz.attention",
+    "attention_rollout": "keras_viz.attention",
     "Unit": "keras_viz.targets",
     "find_layer": "keras_viz._model",
     "iter_layers": "keras_viz._model",
@@ -75,8 +78,10 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what static type checkers and IDEs see
     from keras_viz import activations, architecture, callbacks, datasets, filters, health, render, tensorboard
+    from keras_viz import attention
     from keras_viz._model import find_layer, iter_layers
     from keras_viz.activations import FeatureMaps
+    from keras_viz.attention import AttentionMaps, attention_rollout
     from keras_viz.explainers import (
         CAM,
         Deconvnet,

@@ -5,6 +5,7 @@ run (``keras_viz`` by default), beside Keras' ``train`` and ``validation`` runs.
 """
 
 from keras_viz.callbacks.activations import ActivationCallback
+from keras_viz.callbacks.attention import AttentionCallback
 from keras_viz.callbacks.base import VizCallback
 from keras_viz.callbacks.explanations import (
     CAMCallback,
@@ -25,6 +26,7 @@ from keras_viz.callbacks.health import TrainingHealthCallback
 
 __all__ = [
     "ActivationCallback",
+    "AttentionCallback",
     "CAMCallback",
     "DeconvnetCallback",
     "ExplanationCallback",

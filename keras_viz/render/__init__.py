@@ -26,6 +26,13 @@ Example::
     to_pil(sheet).save("saliency.png")
 """
 
+from keras_viz.render.attention import (
+    alignment_matrix,
+    attention_heads,
+    attention_heatmap,
+    patch_attention_overlay,
+    token_heatmap,
+)
 from keras_viz.render.core import (
     available_colormaps,
     colormap,
@@ -40,6 +47,11 @@ from keras_viz.render.core import (
 )
 
 __all__ = [
+    "alignment_matrix",
+    "attention_heads",
+    "attention_heatmap",
+    "patch_attention_overlay",
+    "token_heatmap",
     "available_colormaps",
     "colormap",
     "grid",
