@@ -58,6 +58,13 @@ def _labels(tokens: list[str] | None, other: list[str] | None, length: int) -> l
     return None
 
 
+def _cell(index: int, labels: list[str] | None) -> str:
+    """``index: token`` for a Markdown table cell (pipes escaped)."""
+    if labels is None:
+        return str(index)
+    return f"{index}: {labels[index]}".replace("|", "\\|")
+
+
 def _pad(pictures: list[np.ndarray]) -> np.ndarray:
     height = max(p.shape[0] for p in pictures)
     width = max(p.shape[1] for p in pictures)
@@ -74,6 +81,9 @@ class AttentionCallback(VizCallback):
 
     * ``attention/<layer>``: one picture per input sample: every head and their
       average, with the tokens on both axes;
+    * ``attention_alignment/<layer>`` (text): for each drawn sample, a table of the key
+      each query attends to most (heads averaged), with its weight: the alignment of a
+      sequence-to-sequence model, readable in TensorBoard's Text tab;
     * ``attention_entropy/<layer>/head_<h>`` (scalars): the mean entropy of head
       ``h``'s attention distributions over the fixed inputs, in nats. Heads that
       specialise (attend to one position) fall towards 0; a head that spreads evenly
@@ -164,6 +174,12 @@ class AttentionCallback(VizCallback):
                         f"positions, columns: key positions), one picture per input."
                     ),
                 )
+                tf.summary.text(
+                    f"{prefix}attention_alignment/{name}",
+                    self._alignment_table(weights[: self.max_outputs]),
+                    step=step,
+                    description=f"For each query of `{name}`, the key it attends to most (mean over heads).",
+                )
                 if images is not None:
                     self._overlay(prefix, name, images, weights, step)
             if rollout is not None:
@@ -186,6 +202,25 @@ class AttentionCallback(VizCallback):
 
     def _tokens(self, sample: int) -> list[str] | None:
         return None if self.tokens is None else self.tokens[sample]
+
+    def _alignment_table(self, weights: np.ndarray) -> str:
+        """Markdown: per sample, ``| query | attends most to | weight |`` rows (``index: token``)."""
+        blocks = []
+        for sample, layer in enumerate(weights):
+            mean = layer.mean(axis=0)  # (T_query, T_key)
+            tokens = self._tokens(sample)
+            keys = None if self.key_tokens is None else self.key_tokens[sample]
+            query_labels = _labels(tokens, None, mean.shape[0])
+            key_labels = _labels(keys, tokens, mean.shape[1])
+            rows = [f"**sample {sample}**", "", "| query | attends most to | weight |", "|---|---|---|"]
+            for q, row in enumerate(mean):
+                if not row.any():  # a fully masked query
+                    rows.append(f"| {_cell(q, query_labels)} | (masked) | 0 |")
+                    continue
+                k = int(np.argmax(row))
+                rows.append(f"| {_cell(q, query_labels)} | {_cell(k, key_labels)} | {row[k]:.3f} |")
+            blocks.append("\n".join(rows))
+        return "\n\n".join(blocks)
 
     def _heads(self, sample: int, weights: np.ndarray) -> np.ndarray:
         tokens = self._tokens(sample)

@@ -249,7 +249,7 @@ class Explainer(abc.ABC):
             sample = pack(structure, [tf.constant(a[:1]) for a in batch.inputs])
             try:
                 self._infos[key] = ModelInfo(self.model, sample)
-            except (ValueError, TypeError) as error:
+            except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:  # e.g. a token id out of range
                 shapes = ", ".join(str(a.shape) for a in batch.inputs)
                 raise ValueError(
                     f"The model could not be called on `inputs` of shape {shapes}: {error}"
