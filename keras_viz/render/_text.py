@@ -153,7 +153,7 @@ class FontChain:
     @functools.lru_cache(maxsize=8192)  # noqa: B019 - chains are few and cached themselves
     def font_index(self, char: str) -> int:
         """The first font of the chain that has a glyph for ``char`` (0 if none has)."""
-        if char.isspace():
+        if char.isspace() or char == _MISSING_PROBE:
             return 0
         for index, font in enumerate(self.fonts):
             if _signature(font, char) != self._missing[index]:
@@ -215,8 +215,7 @@ def _signature(font, char: str) -> tuple:
 
 
 def _warn_missing(char: str) -> None:
-    if char in _warned_missing:
-        return
+    """Warns once per process (at the first character no font covers)."""
     first = not _warned_missing
     _warned_missing.add(char)
     if first:
