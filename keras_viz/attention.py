@@ -286,7 +286,10 @@ class AttentionMaps:
         names: list[str] = []
         for batch in data.batches(self.batch_size):
             function, names = self._function(batch.inputs, data.structure)
-            parts.append([t.numpy() for t in function(*batch.inputs)])
+            try:
+                parts.append([t.numpy() for t in function(*batch.inputs)])
+            except tf.errors.InvalidArgumentError as error:  # e.g. a token id outside the vocabulary
+                raise ValueError(f"The model could not be run on `inputs`: {error.message}") from None
         return {name: np.concatenate(chunks, axis=0) for name, chunks in zip(names, zip(*parts))}
 
     def _function(self, arrays: list[np.ndarray], structure: Any):
@@ -410,6 +413,8 @@ def attention_rollout(maps: Any, *, head_fusion: str = "mean", residual: bool = 
     Raises:
         ValueError: a layer is not square self-attention, or layers disagree in shape.
     """
+    if head_fusion not in HEAD_FUSIONS:
+        raise ValueError(f"`head_fusion`={head_fusion!r} is not one of {', '.join(HEAD_FUSIONS)}.")
     names, arrays = _stack_layers(maps)
     fused = []
     for name, array in zip(names, arrays):

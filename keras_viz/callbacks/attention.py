@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,14 @@ from keras_viz.tensorboard import image_summary
 
 __all__ = ["AttentionCallback"]
 
+PerSample = list[list[str]]
+
+
+def _sample_count(inputs: Any) -> int:
+    if isinstance(inputs, dict):
+        return len(next(iter(inputs.values())))
+    return len(inputs[0] if isinstance(inputs, list) else inputs)
+
 
 def _sequence_lengths(inputs: Any) -> list[int]:
     """The length of axis 1 of each fixed input array (the sequence length of token inputs)."""
@@ -23,8 +31,8 @@ def _sequence_lengths(inputs: Any) -> list[int]:
     return [int(np.shape(a)[1]) for a in arrays if np.ndim(a) >= 2]
 
 
-def _check_tokens(tokens: Any, count: int, lengths: list[int], name: str) -> list[list[str]] | None:
-    """One list of token strings per sample, each as long as an input sequence."""
+def _check_tokens(tokens: Any, count: int, lengths: list[int], name: str) -> PerSample | None:
+    """One list of token strings per sample; each as long as an input sequence if ``lengths``."""
     if tokens is None:
         return None
     if isinstance(tokens, str) or not isinstance(tokens, Sequence):
@@ -51,11 +59,16 @@ def _check_tokens(tokens: Any, count: int, lengths: list[int], name: str) -> lis
     return checked
 
 
-def _labels(tokens: list[str] | None, other: list[str] | None, length: int) -> list[str] | None:
-    for candidate in (tokens, other):
-        if candidate is not None and len(candidate) == length:
-            return candidate
-    return None
+def _check_axis_tokens(tokens: Any, count: int, name: str) -> PerSample | dict[str, PerSample] | None:
+    """Per-sample lists for every layer, or ``{layer path: per-sample lists}``."""
+    if isinstance(tokens, Mapping):
+        return {str(layer): _check_tokens(value, count, [], f"{name}[{layer!r}]") for layer, value in tokens.items()}
+    return _check_tokens(tokens, count, [], name)
+
+
+def _fitting(length: int, *candidates: list[str] | None) -> list[str] | None:
+    """The first candidate label list with one label per position."""
+    return next((c for c in candidates if c is not None and len(c) == length), None)
 
 
 def _cell(index: int, labels: list[str] | None) -> str:
@@ -89,25 +102,33 @@ class AttentionCallback(VizCallback):
       specialise (attend to one position) fall towards 0; a head that spreads evenly
       over ``T`` keys stays at ``log T``;
     * ``attention/rollout``: the attention rollout (Abnar & Zuidema 2020) through the
-      self-attention layers, when there are several with the same length;
+      layers named by ``rollout``;
     * ``attention/<layer>/overlay``: for image inputs ``(N, H, W, C)`` whose attention
       runs over patches, the head-averaged attention each patch receives, over the image.
 
     Args:
         inputs: the fixed inputs (e.g. ``x_val[:4]``, token ids as they are).
-        tokens: one list of strings per input sample, labelling positions (queries, and
-            keys of self-attention); None draws no labels.
-        key_tokens: for cross-attention, one list per sample labelling the key axis
-            (e.g. the source sentence) when it differs from ``tokens``.
+        tokens: one list of strings per input sample, labelling the positions of the
+            input sequence: the query and key axes of every layer with that length.
+            None draws indices only.
+        query_tokens: labels of query axes that differ from ``tokens`` (e.g. a
+            decoder's output positions): one list per sample, or ``{layer path: one list
+            per sample}`` for chosen layers.
+        key_tokens: the same for key axes (e.g. the source sentence of cross-attention).
         layers: attention layers to draw (names/paths); None finds them all.
+        rollout: True (default) rolls out every captured layer when all are square and
+            of one length (a stack of self-attention layers); a list of layer paths
+            rolls out those (e.g. only the encoder of an encoder-decoder); False none.
         log_dir: the ``log_dir`` of ``keras.callbacks.TensorBoard``.
         freq: log every ``freq`` epochs (and after the last).
+        colormap, font_size: how the heatmaps are drawn.
         **options: ``run``, ``batch_freq``, ``max_outputs`` (samples drawn, default 4),
-            ``raise_errors``, ``background``; drawing: ``colormap``, ``font_size``.
+            ``raise_errors``, ``background``.
 
     Raises:
-        ValueError: ``tokens`` has a wrong number of lists or tokens, or (when training
-            starts) the model has no attention layer or runs flash attention.
+        ValueError: ``tokens`` has a wrong number of lists, or of tokens for the input
+            sequence length; (when training starts) the model has no attention layer or
+            runs flash attention.
     """
 
     def __init__(
@@ -115,8 +136,10 @@ class AttentionCallback(VizCallback):
         inputs: Any,
         *,
         tokens: Sequence[Sequence[str]] | None = None,
-        key_tokens: Sequence[Sequence[str]] | None = None,
+        query_tokens: Sequence[Sequence[str]] | Mapping[str, Sequence[Sequence[str]]] | None = None,
+        key_tokens: Sequence[Sequence[str]] | Mapping[str, Sequence[Sequence[str]]] | None = None,
         layers: Sequence[Any] | None = None,
+        rollout: bool | Sequence[str] = True,
         log_dir: str,
         freq: int = 1,
         colormap: str = "viridis",
@@ -126,15 +149,16 @@ class AttentionCallback(VizCallback):
         options.setdefault("max_outputs", 4)
         super().__init__(log_dir=log_dir, freq=freq, **options)
         self.inputs = _fixed_inputs(inputs, self.max_outputs)
-        count = len(next(iter(self.inputs.values()))) if isinstance(self.inputs, dict) else len(
-            self.inputs[0] if isinstance(self.inputs, list) else self.inputs
-        )
-        lengths = _sequence_lengths(self.inputs)
-        self.tokens = _check_tokens(tokens, count, lengths, "tokens")
-        self.key_tokens = _check_tokens(key_tokens, count, [], "key_tokens")
+        count = _sample_count(self.inputs)
+        self.tokens = _check_tokens(tokens, count, _sequence_lengths(self.inputs), "tokens")
+        self.query_tokens = _check_axis_tokens(query_tokens, count, "query_tokens")
+        self.key_tokens = _check_axis_tokens(key_tokens, count, "key_tokens")
         if layers is not None and (isinstance(layers, (str, int)) or not isinstance(layers, Sequence)):
             raise TypeError(f"`layers` must be a list of layer names or None; received {layers!r}")
         self.layers = None if layers is None else list(layers)
+        if not isinstance(rollout, bool) and (isinstance(rollout, str) or not isinstance(rollout, Sequence)):
+            raise TypeError(f"`rollout` must be True, False or a list of layer paths; received {rollout!r}")
+        self.rollout = rollout if isinstance(rollout, bool) else [str(name) for name in rollout]
         render.colormap(np.zeros(1), colormap)  # validates the name
         self.colormap = colormap
         self.font_size = int(font_size)
@@ -149,13 +173,13 @@ class AttentionCallback(VizCallback):
         self._attention()  # a model without attention layers fails here, before training
         return None
 
+    # -- reading (training thread) ---------------------------------------------
+
     def _log(self, step: int, prefix: str):
         maps = self._attention()(self.inputs)
+        self._check_layer_names(maps)
         entropies = {name: attention_entropy(weights) for name, weights in maps.items()}
-        try:
-            rollout = attention_rollout(maps) if len(maps) > 1 else None
-        except ValueError:  # cross-attention or layers of different lengths: no rollout
-            rollout = None
+        rollout = self._rollout(maps)
         images = self.inputs if isinstance(self.inputs, np.ndarray) and self.inputs.ndim == 4 else None
 
         def write(writer):
@@ -163,10 +187,9 @@ class AttentionCallback(VizCallback):
                 for head, value in enumerate(entropies[name]):
                     if np.isfinite(value):
                         tf.summary.scalar(f"{prefix}attention_entropy/{name}/head_{head}", float(value), step=step)
-                pictures = [self._heads(sample, weights[sample]) for sample in range(len(weights))]
                 image_summary(
                     f"{prefix}attention/{name}",
-                    _pad(pictures),
+                    _pad([self.heads_picture(name, i, weights[i]) for i in range(len(weights))]),
                     step=step,
                     max_outputs=self.max_outputs,
                     description=(
@@ -176,58 +199,88 @@ class AttentionCallback(VizCallback):
                 )
                 tf.summary.text(
                     f"{prefix}attention_alignment/{name}",
-                    self._alignment_table(weights[: self.max_outputs]),
+                    self._alignment_table(name, weights),
                     step=step,
                     description=f"For each query of `{name}`, the key it attends to most (mean over heads).",
                 )
                 if images is not None:
                     self._overlay(prefix, name, images, weights, step)
             if rollout is not None:
-                pictures = [
-                    render.attention_heatmap(
-                        rollout[i], self._tokens(i), self._tokens(i), title="rollout",
-                        colormap=self.colormap, font_size=self.font_size,
-                    )
-                    for i in range(len(rollout))
-                ]
+                names, values = rollout
                 image_summary(
                     f"{prefix}attention/rollout",
-                    _pad(pictures),
+                    _pad([self.rollout_picture(i, values[i]) for i in range(len(values))]),
                     step=step,
                     max_outputs=self.max_outputs,
-                    description=f"Attention rollout (Abnar & Zuidema 2020) through {', '.join(maps)}.",
+                    description=f"Attention rollout (Abnar & Zuidema 2020) through {', '.join(names)}.",
                 )
 
         return write
 
-    def _tokens(self, sample: int) -> list[str] | None:
-        return None if self.tokens is None else self.tokens[sample]
+    def _check_layer_names(self, maps: dict[str, np.ndarray]) -> None:
+        for option in (self.query_tokens, self.key_tokens):
+            if isinstance(option, dict):
+                unknown = sorted(set(option) - set(maps))
+                if unknown:
+                    raise ValueError(
+                        f"Token labels name layer(s) {', '.join(unknown)}, which are not captured "
+                        f"attention layers; captured: {', '.join(maps)}."
+                    )
 
-    def _alignment_table(self, weights: np.ndarray) -> str:
+    def _rollout(self, maps: dict[str, np.ndarray]) -> tuple[list[str], np.ndarray] | None:
+        if self.rollout is False:
+            return None
+        if self.rollout is True:
+            names = list(maps)
+            shapes = {weights.shape[2:] for weights in maps.values()}
+            if len(names) < 2 or len(shapes) != 1 or next(iter(shapes))[0] != next(iter(shapes))[1]:
+                return None  # not a stack of equal self-attention layers
+        else:
+            missing = [name for name in self.rollout if name not in maps]
+            if missing:
+                raise ValueError(f"`rollout` names {', '.join(missing)}, not captured; captured: {', '.join(maps)}.")
+            names = self.rollout
+        return names, attention_rollout({name: maps[name] for name in names})
+
+    # -- drawing (write job) ---------------------------------------------------
+
+    def _axis(self, option: Any, name: str, sample: int) -> list[str] | None:
+        per_sample = option.get(name) if isinstance(option, dict) else option
+        return None if per_sample is None else per_sample[sample]
+
+    def labels(self, name: str, sample: int, shape: tuple[int, int]) -> tuple[list[str] | None, list[str] | None]:
+        """Query and key labels of layer ``name`` for ``sample`` (weights ``(T_query, T_key)``)."""
+        tokens = None if self.tokens is None else self.tokens[sample]
+        queries = _fitting(shape[0], self._axis(self.query_tokens, name, sample), tokens)
+        keys = _fitting(shape[1], self._axis(self.key_tokens, name, sample), tokens)
+        return queries, keys
+
+    def heads_picture(self, name: str, sample: int, weights: np.ndarray) -> np.ndarray:
+        """The picture logged for one sample of layer ``name``: every head and the average."""
+        queries, keys = self.labels(name, sample, weights.shape[1:])
+        return render.attention_heads(weights, queries, keys, colormap=self.colormap, font_size=self.font_size)
+
+    def rollout_picture(self, sample: int, rollout: np.ndarray) -> np.ndarray:
+        tokens = _fitting(rollout.shape[0], None if self.tokens is None else self.tokens[sample])
+        return render.attention_heatmap(
+            rollout, tokens, tokens, title="rollout", colormap=self.colormap, font_size=self.font_size
+        )
+
+    def _alignment_table(self, name: str, weights: np.ndarray) -> str:
         """Markdown: per sample, ``| query | attends most to | weight |`` rows (``index: token``)."""
         blocks = []
-        for sample, layer in enumerate(weights):
+        for sample, layer in enumerate(weights[: self.max_outputs]):
             mean = layer.mean(axis=0)  # (T_query, T_key)
-            tokens = self._tokens(sample)
-            keys = None if self.key_tokens is None else self.key_tokens[sample]
-            query_labels = _labels(tokens, None, mean.shape[0])
-            key_labels = _labels(keys, tokens, mean.shape[1])
+            queries, keys = self.labels(name, sample, mean.shape)
             rows = [f"**sample {sample}**", "", "| query | attends most to | weight |", "|---|---|---|"]
             for q, row in enumerate(mean):
                 if not row.any():  # a fully masked query
-                    rows.append(f"| {_cell(q, query_labels)} | (masked) | 0 |")
+                    rows.append(f"| {_cell(q, queries)} | (masked) | 0 |")
                     continue
                 k = int(np.argmax(row))
-                rows.append(f"| {_cell(q, query_labels)} | {_cell(k, key_labels)} | {row[k]:.3f} |")
+                rows.append(f"| {_cell(q, queries)} | {_cell(k, keys)} | {row[k]:.3f} |")
             blocks.append("\n".join(rows))
         return "\n\n".join(blocks)
-
-    def _heads(self, sample: int, weights: np.ndarray) -> np.ndarray:
-        tokens = self._tokens(sample)
-        keys = None if self.key_tokens is None else self.key_tokens[sample]
-        queries = _labels(tokens, None, weights.shape[1])
-        keys = _labels(keys, tokens, weights.shape[2])
-        return render.attention_heads(weights, queries, keys, colormap=self.colormap, font_size=self.font_size)
 
     def _overlay(self, prefix: str, name: str, images: np.ndarray, weights: np.ndarray, step: int) -> None:
         received = weights.mean(axis=(1, 2))  # (N, T_key): attention each position receives
