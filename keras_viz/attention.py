@@ -13,12 +13,16 @@ How the weights are read (Keras 3.15; see setup.cfg for the supported range):
 
 * ``keras.layers.MultiHeadAttention`` (and subclasses) and ``GroupQueryAttention``: the
   layer's ``_compute_attention`` is routed through a hook while the forward pass is
-  traced. When the layer takes its fused ``dot_product_attention`` path, which returns
-  no weights, the hook asks the same method once more for the weights (with
-  ``return_attention_scores`` on) and hands the layer's own output on unchanged: the
-  model's outputs stay bit-identical, and the weights are exactly those
-  ``return_attention_scores=True`` returns (pre-dropout). Older Keras 3 versions, whose
-  ``_compute_attention`` always returns the weights, need no second call.
+  traced, and its own result is handed on unchanged, so the model's outputs stay
+  bit-identical. On the explicit path (dropout, a model that asks for the scores, older
+  Keras 3) the method returns the weights. On the fused ``dot_product_attention`` path,
+  which returns none, the hook reads the weights the kernel applied from the traced
+  graph (the softmax feeding its final einsum; no extra computation), and zeroes masked
+  positions as the explicit path does. They equal what ``return_attention_scores=True``
+  returns up to float rounding (the fused kernel scales the logits after the product,
+  the explicit path the query before it: differences of about 1e-9). Where that graph
+  is not found (eager execution, another backend), the hook asks the same method once
+  more with ``return_attention_scores`` on (pre-dropout weights, exactly equal).
 * ``keras.layers.Attention`` and ``AdditiveAttention``: their ``_apply_scores`` returns
   the weights beside the output. They are post-dropout in training, so capture always
   runs in inference mode.
@@ -93,6 +97,30 @@ class _Route:
     read: Callable[[keras.layers.Layer, Any, tuple, dict], Any]
 
 
+_FUSED_EQUATION = "BNTS,BSNH->BTNH"  # keras/src/backend/tensorflow/nn.py, _dot_product_attention_xla
+
+
+def _fused_weights(attention_output: Any) -> tf.Tensor | None:
+    """The weights the fused ``dot_product_attention`` used, read from the graph being traced.
+
+    On the TensorFlow backend the fused kernel is ``einsum("BNTS,BSNH->BTNH", softmax(...),
+    value)``; its first operand is the attention weights the layer applied. Returns None
+    when the graph has another shape (eager execution, another backend or Keras version):
+    the caller then asks the layer for its weights instead.
+    """
+    try:
+        op = attention_output.op
+    except AttributeError:  # an eager tensor: no graph to read
+        return None
+    if op.type != "Einsum" or op.get_attr("equation").decode() != _FUSED_EQUATION:
+        return None
+    weights = op.inputs[0]
+    source = weights.op
+    while source.type in ("Cast", "Identity"):
+        source = source.inputs[0].op
+    return weights if source.type == "Softmax" else None
+
+
 def _mha_weights(layer: keras.layers.Layer, outputs: Any, args: tuple, kwargs: dict) -> tf.Tensor:
     """The weights of one ``_compute_attention`` call of a MultiHeadAttention."""
     if isinstance(outputs, (tuple, list)) and len(outputs) == 2 and outputs[1] is not None:
@@ -100,6 +128,15 @@ def _mha_weights(layer: keras.layers.Layer, outputs: Any, args: tuple, kwargs: d
     method = type(layer)._compute_attention
     signature = inspect.signature(method)
     bound = signature.bind(layer, *args, **kwargs)
+    fused = _fused_weights(outputs[0] if isinstance(outputs, (tuple, list)) else outputs)
+    if fused is not None:
+        mask = bound.arguments.get("attention_mask")
+        if mask is not None:  # as Keras' explicit path does: masked weights (and fully masked rows) are 0
+            mask = tf.cast(mask, tf.bool)
+            while mask.shape.rank < fused.shape.rank:
+                mask = tf.expand_dims(mask, axis=-3)
+            fused = tf.where(mask, fused, tf.zeros_like(fused))
+        return fused
     if "training" in signature.parameters:
         bound.arguments["training"] = False
     if "return_attention_scores" in signature.parameters:
@@ -290,6 +327,8 @@ class AttentionMaps:
                 parts.append([t.numpy() for t in function(*batch.inputs)])
             except tf.errors.InvalidArgumentError as error:  # e.g. a token id outside the vocabulary
                 raise ValueError(f"The model could not be run on `inputs`: {error.message}") from None
+        if len(parts) == 1:
+            return dict(zip(names, parts[0]))
         return {name: np.concatenate(chunks, axis=0) for name, chunks in zip(names, zip(*parts))}
 
     def _function(self, arrays: list[np.ndarray], structure: Any):

@@ -21,6 +21,12 @@ def _direct(layer, *args, **kwargs):
     return np.asarray(scores)
 
 
+def close(captured, direct):
+    """Equal up to float rounding: the fused kernel scales logits after the product, the
+    explicit path (return_attention_scores=True) the query before it."""
+    np.testing.assert_allclose(captured, direct, rtol=1e-5, atol=1e-7)
+
+
 def _embed(model, name, ids):
     return model.get_layer(name)(ids)  # eager: carries the Keras mask of mask_zero=True
 
@@ -66,7 +72,7 @@ def test_mha_self_attention_equals_return_attention_scores(mask_zero):
     maps = kv.AttentionMaps(model)(IDS)
     assert list(maps) == ["mha"] and maps["mha"].dtype == np.float32 and maps["mha"].shape == (3, 2, T, T)
     x = _embed(model, "emb", IDS)
-    np.testing.assert_array_equal(maps["mha"], _direct(model.get_layer("mha"), x, x))
+    close(maps["mha"], _direct(model.get_layer("mha"), x, x))
     if mask_zero:
         # Fully masked query rows are all zero; masked keys get no weight.
         assert np.all(maps["mha"][0, :, 3:, :] == 0)
@@ -82,7 +88,7 @@ def test_mha_cross_attention_equals_return_attention_scores(mask_zero):
     maps = kv.AttentionMaps(model)(CROSS_IDS)
     assert maps["cross"].shape == (2, 3, 4, T)
     q, k = _embed(model, "q_emb", CROSS_IDS[0]), _embed(model, "k_emb", CROSS_IDS[1])
-    np.testing.assert_array_equal(maps["cross"], _direct(model.get_layer("cross"), q, k))
+    close(maps["cross"], _direct(model.get_layer("cross"), q, k))
     if mask_zero:
         assert np.all(maps["cross"][0, :, 2:] == 0)  # padded queries
         assert np.all(maps["cross"][0, :, :2, 4:] == 0)  # padded keys
@@ -157,7 +163,7 @@ def test_every_model_kind_and_outputs_bit_identical(build, path):
     assert list(maps) == [path]
     inner = kv.find_layer(model, path)
     x = _embed(model, "emb", IDS)
-    np.testing.assert_array_equal(maps[path], _direct(inner, x, x))
+    close(maps[path], _direct(inner, x, x))
 
     # The model's outputs are bit-identical with and without capture (same graph mode).
     plain = tf.function(lambda ids: model(ids, training=False))
@@ -172,6 +178,31 @@ def test_every_model_kind_and_outputs_bit_identical(build, path):
     outputs, weights = captured(tf.constant(IDS))
     np.testing.assert_array_equal(plain(tf.constant(IDS)).numpy(), outputs.numpy())
     np.testing.assert_array_equal(weights[0].numpy(), maps[path])
+
+
+@pytest.mark.parametrize("mask_zero", [False, True], ids=["no_mask", "mask"])
+def test_fused_path_is_read_from_the_graph_and_eager_capture_asks_the_layer(mask_zero):
+    model = mha_self_model(mask_zero)
+    layer = model.get_layer("mha")
+    # Traced: the fused kernel's own softmax is read; no second softmax is computed.
+    function = tf.function(lambda ids: model(ids, training=False)).get_concrete_function(tf.TensorSpec((None, T), tf.int32))
+    captured = []
+
+    def traced(ids):
+        found = []
+        with capturing([layer], found):
+            model(ids, training=False)
+        return [w for _, w in found]
+
+    with_capture = tf.function(traced).get_concrete_function(tf.TensorSpec((None, T), tf.int32))
+    softmaxes = [sum(op.type == "Softmax" for op in f.graph.get_operations()) for f in (function, with_capture)]
+    assert softmaxes == [1, 1]
+    # Eager (no graph to read): the layer is asked for its scores, exactly Keras' numbers.
+    with capturing([layer], captured):
+        model(IDS, training=False)
+    x = _embed(model, "emb", IDS)
+    np.testing.assert_array_equal(captured[0][1].numpy(), _direct(layer, x, x))
+    close(kv.AttentionMaps(model)(IDS)["mha"], captured[0][1].numpy())
 
 
 def test_model_is_not_changed_and_batches_agree():
