@@ -191,15 +191,28 @@ def _custom_route(layer: keras.layers.Layer) -> _Route | None:
     return _Route(method, read)
 
 
+_MULTI_HEAD = tuple(
+    kind for kind in (keras.layers.MultiHeadAttention, getattr(keras.layers, "GroupQueryAttention", None)) if kind
+)
+
+
 def _route(layer: keras.layers.Layer) -> _Route | None:
     custom = _custom_route(layer)
     if custom is not None:
         return custom
-    if isinstance(layer, (keras.layers.MultiHeadAttention, keras.layers.GroupQueryAttention)):
-        return _Route("_compute_attention", _mha_weights)
-    if isinstance(layer, keras.layers.Attention):  # AdditiveAttention is a subclass
-        return _Route("_apply_scores", _apply_scores_weights)
-    return None
+    if isinstance(layer, _MULTI_HEAD):
+        route = _Route("_compute_attention", _mha_weights)
+    elif isinstance(layer, keras.layers.Attention):  # AdditiveAttention is a subclass
+        route = _Route("_apply_scores", _apply_scores_weights)
+    else:
+        return None
+    if not callable(getattr(layer, route.method, None)):
+        raise ValueError(
+            f"Layer {layer.name!r} ({type(layer).__name__}) has no `{route.method}` method in this "
+            f"Keras version ({keras.__version__}), which keras-viz reads the weights from; see the "
+            f"Keras range in keras-viz's setup.cfg."
+        )
+    return route
 
 
 def is_attention_layer(layer: keras.layers.Layer) -> bool:
