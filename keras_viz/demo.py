@@ -354,7 +354,7 @@ def run_attention_demo(log_dir: str, *, seed: int = 0, say: Callable[..., None] 
     )
     say("Training a tiny Transformer to reverse letter sequences (its attention goes to the run "
         f"{os.path.join(log_dir, ATTENTION_RUN)})...")
-    model, info = attention_demo.train_reversal_transformer(samples=1024, epochs=3, seed=seed, callbacks=[callback])
+    model, info = attention_demo.train_reversal_transformer(fast=True, seed=seed, callbacks=[callback])
     cross = fuse_heads(AttentionMaps(model)(info["source"])["cross_attention"])
     alignment = float(np.mean(cross.argmax(axis=-1) == info["alignment"]))
     pictures = [

@@ -17,6 +17,7 @@ when the cells are too small for every label, every k-th label is written.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -144,7 +145,7 @@ def attention_heatmap(
     gap = 4
     step = max(1, math.ceil(chain.line_height / cell))  # label every step-th position
     query_labels = _label_images(chain, queries, step, max_label_width)
-    key_labels = [None if image is None else image.rotate(90, expand=True) for image in _label_images(chain, keys, step, max_label_width)]
+    key_labels = _label_images(chain, keys, step, max_label_width, rotated=True)
     left = max([image.width for image in query_labels if image is not None], default=0)
     left = left + gap if left else 0
     head = max([image.height for image in key_labels if image is not None], default=0)
@@ -183,13 +184,18 @@ def _number(value: float) -> str:
     return f"{value:.3g}"
 
 
-def _label_images(chain: FontChain, tokens: list[str] | None, step: int, max_width: int):
+def _label_images(chain: FontChain, tokens: list[str] | None, step: int, max_width: int, rotated: bool = False):
     if tokens is None:
         return []
-    return [
-        chain.image(chain.fit(token, max_width), _INK, _PAPER) if index % step == 0 else None
-        for index, token in enumerate(tokens)
-    ]
+    return [_label(chain, token, max_width, rotated) if index % step == 0 else None for index, token in enumerate(tokens)]
+
+
+@functools.lru_cache(maxsize=4096)
+def _label(chain: FontChain, token: str, max_width: int, rotated: bool) -> Image.Image:
+    """One token label (cut to ``max_width``), upright or written upwards; cached, since
+    callbacks draw the same tokens for every head and every epoch (pasting never changes it)."""
+    image = chain.image(chain.fit(token, max_width), _INK, _PAPER)
+    return image.rotate(90, expand=True) if rotated else image
 
 
 def _mark_expected(draw, expected, rows, columns, cell, x0, y0) -> None:
