@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -87,7 +88,7 @@ def test_bad_arguments_are_one_line_errors(files, tmp_path, capsys, monkeypatch,
     code, _, err = run_cli(capsys, "attention", files / "encoder.keras", *argv, "--output", tmp_path)
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("keras-viz attention: error:")
-    assert pytest.importorskip("re").search(message, err), err
+    assert re.search(message, err), err
 
 
 def test_unknown_words_map_to_unk_and_a_model_without_attention_is_refused(files, tmp_path, capsys):

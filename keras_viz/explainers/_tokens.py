@@ -163,7 +163,8 @@ def _given_sources(model, info, probes, tokens, reference) -> dict[int, TokenSou
             f"`embedding_layer`={reference!r} ({path}) is not called during the forward pass of "
             f"model {model.name!r}."
         )
-    matched = {i: [c for c in calls if _consumes(c, probes[i])] for i in range(len(probes))}
+    candidates = tokens or range(len(probes))  # a layer reading a float input is not an embedding
+    matched = {i: [c for c in calls if _consumes(c, probes[i])] for i in candidates}
     sources = {i: _source(info, i, found[0]) for i, found in matched.items() if len(found) == 1}
     if sources:
         return sources

@@ -140,8 +140,8 @@ class Occlusion(Explainer):
             raise ValueError(f"`mask_token` must be a non-negative token id; received {mask_token!r}")
         self.mask_token = None if mask_token is None else int(mask_token)
 
-    def _fills(self, plan: Plan) -> list[float]:
-        """The value written into the patches of each flat input."""
+    def _fills(self, plan: Plan) -> tuple[list[float], list[bool]]:
+        """The value written into the patches of each flat input, and which inputs are tokens."""
         dtypes = plan.dtypes or [tf.float32] * len(plan.shapes)
         tokens = [i for i, dtype in enumerate(dtypes) if dtype.is_integer]
         if tokens and self.mask_token is None:
@@ -151,7 +151,8 @@ class Occlusion(Explainer):
             )
         if self.mask_token is not None and not tokens:
             tokens = list(range(len(plan.shapes)))  # a model that declares no input dtype
-        return [float(self.mask_token) if i in tokens else self.fill for i in range(len(plan.shapes))]
+        flags = [i in tokens for i in range(len(plan.shapes))]
+        return [float(self.mask_token) if flag else self.fill for flag in flags], flags
 
     def _geometry(self, shape: tuple[int, ...], token: bool = False) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
         spatial = shape[:-1] if len(shape) >= 2 else shape
@@ -169,11 +170,11 @@ class Occlusion(Explainer):
         return spatial, size, stride
 
     def _explain_batch(self, batch: Batch, plan: Plan):
-        fills = self._fills(plan)
+        fills, tokens = self._fills(plan)
         classes, base_scores = self._predict(plan, batch)
         maps = []
         for index, shape in enumerate(plan.shapes):
-            spatial, size, stride = self._geometry(shape, token=self.mask_token is not None and fills[index] == self.mask_token)
+            spatial, size, stride = self._geometry(shape, token=tokens[index])
             windows = occlusion_windows(spatial, size, stride)
             function = self._compiled(
                 self._function_key(plan, "occlude", index, size, fills[index]),

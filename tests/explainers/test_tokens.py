@@ -166,3 +166,37 @@ def test_token_input_errors(bag):
         kv.IntegratedGradients(dense, baseline_token=0)(np.ones((1, 4), np.float32))
     with pytest.raises(ValueError, match=r"`mask_token` must be a non-negative token id"):
         kv.Occlusion(bag, mask_token=-1)
+
+
+class SubclassedBag(keras.Model):
+    """The bag model as a subclassed model: it declares no input dtype."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.embedding = layers.Embedding(VOCAB, DIM, name="embedding")
+        self.pool = layers.GlobalAveragePooling1D()
+        self.head = layers.Dense(CLASSES, name="head")
+
+    def call(self, ids):
+        return self.head(self.pool(self.embedding(ids)))
+
+
+def test_subclassed_token_model_and_mixed_occlusion(bag):
+    model = SubclassedBag()
+    model(IDS)
+    model.embedding.set_weights([TABLE])
+    model.head.set_weights([KERNEL, BIAS])
+    np.testing.assert_allclose(kv.GradientInput(model)(IDS, targets=1), kv.GradientInput(bag)(IDS, targets=1), rtol=1e-5)
+    np.testing.assert_allclose(kv.Occlusion(model, mask_token=0, use_logits=True)(IDS, targets=1),
+                               kv.Occlusion(bag, mask_token=0, use_logits=True)(IDS, targets=1), rtol=1e-5, atol=1e-6)
+
+    ids = keras.Input((T,), dtype="int32")
+    extra = keras.Input((8,))
+    pooled = layers.GlobalAveragePooling1D()(layers.Embedding(VOCAB, DIM)(ids))
+    mixed = keras.Model([ids, extra], layers.Dense(CLASSES)(layers.Concatenate()([pooled, extra])))
+    features = RNG.normal(size=(3, 8)).astype(np.float32)
+    token_map, feature_map = kv.Occlusion(mixed, mask_token=0, fill=0.0, use_logits=True)([IDS, features], targets=0)
+    assert token_map.shape == (3, T) and feature_map.shape == (3, 8)
+    kernel = mixed.layers[-1].get_weights()[0]
+    # Features are occluded one at a time too (8 // 8 = 1): the drop is the feature's term.
+    np.testing.assert_allclose(feature_map, features * kernel[DIM:, 0], rtol=1e-4, atol=1e-5)
