@@ -337,3 +337,17 @@ def test_attention_entropy_per_head():
     weights = np.concatenate([weights, weights])
     weights[1, :, 3] = 0.0  # a fully masked query is left out
     np.testing.assert_allclose(attention_entropy(weights), [np.log(4), 0.0], rtol=1e-6, atol=1e-7)
+
+
+def test_causal_masks_of_both_layer_kinds():
+    ids = keras.Input((T,), dtype="int32")
+    x = layers.Embedding(VOCAB, D, name="emb")(ids)
+    a = layers.MultiHeadAttention(2, 4, name="causal_mha")(x, x, use_causal_mask=True)
+    b = layers.Attention(name="causal_att")([a, a], use_causal_mask=True)
+    model = keras.Model(ids, b)
+    maps = kv.AttentionMaps(model)(IDS)
+    upper = np.triu(np.ones((T, T), bool), k=1)
+    for name in maps:
+        assert np.all(maps[name][..., upper] < 1e-6), name  # no query looks ahead
+    x = _embed(model, "emb", IDS)
+    close(maps["causal_mha"], _direct(model.get_layer("causal_mha"), x, x, use_causal_mask=True))

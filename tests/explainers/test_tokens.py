@@ -200,3 +200,19 @@ def test_subclassed_token_model_and_mixed_occlusion(bag):
     kernel = mixed.layers[-1].get_weights()[0]
     # Features are occluded one at a time too (8 // 8 = 1): the drop is the feature's term.
     np.testing.assert_allclose(feature_map, features * kernel[DIM:, 0], rtol=1e-4, atol=1e-5)
+
+
+def test_sequential_and_nested_token_models_match_the_functional_one(bag):
+    expected = kv.IntegratedGradients(bag, steps=4)(IDS, targets=0)
+    sequential = keras.Sequential([keras.Input((T,), dtype="int32"), layers.Embedding(VOCAB, DIM, name="embedding"),
+                                   layers.GlobalAveragePooling1D(), layers.Dense(CLASSES, name="head")])
+    inner_ids = keras.Input((T,), dtype="int32")
+    encoder = keras.Model(inner_ids, layers.GlobalAveragePooling1D()(layers.Embedding(VOCAB, DIM, name="embedding")(inner_ids)),
+                          name="encoder")
+    outer_ids = keras.Input((T,), dtype="int32")
+    nested = keras.Model(outer_ids, layers.Dense(CLASSES, name="head")(encoder(outer_ids)))
+    for model in (sequential, nested):
+        kv.find_layer(model, "embedding").set_weights([TABLE])
+        kv.find_layer(model, "head").set_weights([KERNEL, BIAS])
+        np.testing.assert_allclose(kv.IntegratedGradients(model, steps=4)(IDS, targets=0), expected, rtol=1e-5, atol=1e-6)
+    assert kv.Saliency(nested, embedding_layer="encoder/embedding")(IDS).shape == (3, T)
