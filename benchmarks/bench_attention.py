@@ -56,18 +56,27 @@ def encoder(length: int = SEQUENCE, depth: int = LAYERS) -> keras.Model:
     return keras.Model(ids, layers.Dense(2, name="logits")(pooled), name="encoder")
 
 
-def alternate(first, second, repeats: int) -> tuple[float, float]:
-    """Median seconds of two callables, timed alternately after one warm-up call each."""
+class Timing(tuple):
+    """``(method seconds, floor seconds)`` medians, plus the per-repeat ratios and minima."""
+
+    ratios: list[float]
+    minima: tuple[float, float]
+
+
+def alternate(first, second, repeats: int) -> Timing:
+    """Times two callables alternately (flipping the order every repeat) after a warm-up call each."""
     first(), second()
     times_a, times_b = [], []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        first()
-        times_a.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        second()
-        times_b.append(time.perf_counter() - start)
-    return statistics.median(times_a), statistics.median(times_b)
+    for repeat in range(repeats):
+        order = [(first, times_a), (second, times_b)]
+        for function, times in order if repeat % 2 == 0 else order[::-1]:
+            start = time.perf_counter()
+            function()
+            times.append(time.perf_counter() - start)
+    timing = Timing((statistics.median(times_a), statistics.median(times_b)))
+    timing.ratios = [a / b for a, b in zip(times_a, times_b)]
+    timing.minima = (min(times_a), min(times_b))
+    return timing
 
 
 def capture_rows(batch: int, repeats: int) -> list[tuple[str, str, float, float, str]]:
@@ -96,16 +105,13 @@ def capture_rows(batch: int, repeats: int) -> list[tuple[str, str, float, float,
             outputs = model(x, training=False)
         return outputs, [w for _, w in found]
 
-    both = lambda: outputs_and_weights(ids)[0].numpy()  # noqa: E731
+    both = lambda: [t.numpy() for t in tf.nest.flatten(outputs_and_weights(ids))]  # noqa: E731
     settings = f"{LAYERS} layers × {HEADS} heads, T={SEQUENCE}, d={DIM}, batch {batch}"
-    rows = []
-    method, base = alternate(full, floor, repeats)
-    rows.append(("AttentionMaps(model)(ids)", settings, method, base, "≤ 1.2"))
-    method, base = alternate(graph, floor, repeats)
-    rows.append(("traced capture + .numpy() of the weights", settings, method, base, "—"))
-    method, base = alternate(both, floor, repeats)
-    rows.append(("traced forward with capture, outputs only", settings, method, base, "—"))
-    return rows
+    return [
+        ("AttentionMaps(model)(ids)", settings, alternate(full, floor, repeats), "≤ 1.2"),
+        ("traced capture + .numpy() of the weights", settings, alternate(graph, floor, repeats), "—"),
+        ("traced full forward: outputs and weights", settings, alternate(both, floor, repeats), "—"),
+    ]
 
 
 def rollout_rows(repeats: int) -> list[tuple[str, str, float, float, str]]:
@@ -122,9 +128,8 @@ def rollout_rows(repeats: int) -> list[tuple[str, str, float, float, str]]:
             times.append(time.perf_counter() - start)
         rows.append((
             "attention_rollout",
-            f"12 layers × 12 heads × 197 tokens, batch {batch} (best of {repeats}: {min(times) * 1e3:.1f} ms)",
-            statistics.median(times),
-            float("nan"),
+            f"12 layers × 12 heads × 197 tokens, batch {batch}",
+            (statistics.median(times), min(times)),
             "milliseconds",
         ))
     return rows
@@ -151,14 +156,11 @@ def token_rows(batch: int, repeats: int) -> list[tuple[str, str, float, float, s
     floor = lambda: forward_backward(ids).numpy()  # noqa: E731
     saliency = kv.Saliency(model, batch_size=batch)
     settings = f"2 layers × {HEADS} heads, T={SEQUENCE}, batch {batch}"
-    rows = []
-    method, base = alternate(lambda: saliency(ids, targets=0), floor, repeats)
-    rows.append(("Saliency on token ids (embedding output)", settings, method, base, "—"))
+    rows = [("Saliency on token ids (embedding output)", settings, alternate(lambda: saliency(ids, targets=0), floor, repeats), "—")]
     steps = 16
     ig = kv.IntegratedGradients(model, steps=steps, batch_size=batch)  # path points per pass = the floor's batch
     floor_steps = lambda: [floor() for _ in range(steps)]  # noqa: E731 - back to back, as IG runs them
-    method, base = alternate(lambda: ig(ids, targets=0), floor_steps, max(3, repeats // 3))
-    rows.append((f"IntegratedGradients, {steps} steps", settings, method, base, "—"))
+    rows.append((f"IntegratedGradients, {steps} steps", settings, alternate(lambda: ig(ids, targets=0), floor_steps, max(3, repeats // 3)), "—"))
     return rows
 
 
@@ -169,19 +171,24 @@ def report(rows, args) -> str:
         f"Measured {datetime.date.today()} on {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPU cores, TensorFlow {tf.__version__}, Keras {keras.__version__}; "
         f"`python benchmarks/bench_attention.py --batch {args.batch} --repeats {args.repeats}` "
-        f"under `flock /tmp/kv-bench.lock`. Medians of alternating runs; the floor is measured "
-        f"in the same process.",
+        f"under `flock /tmp/kv-bench.lock`. Method and floor alternate (order flipped every "
+        f"repeat) in one process; `ratio` is the median of the per-repeat ratios, `min/min` the "
+        f"fastest call over the fastest floor (robust to other load).",
         "",
-        "| what | settings | time | floor | ratio | target |",
-        "|---|---|---|---|---|---|",
+        "| what | settings | time | floor | ratio | ratio range | min/min | target |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for name, settings, method, base, target in rows:
-        if np.isnan(base):
-            lines.append(f"| {name} | {settings} | {method * 1e3:.2f} ms | — | — | {target} |")
-        else:
-            lines.append(
-                f"| {name} | {settings} | {method * 1e3:.1f} ms | {base * 1e3:.1f} ms | **{method / base:.2f}** | {target} |"
-            )
+    for name, settings, timing, target in rows:
+        if not isinstance(timing, Timing):  # rollout: no floor
+            median, best = timing
+            lines.append(f"| {name} | {settings} | {median * 1e3:.1f} ms (best {best * 1e3:.1f} ms) | — | — | — | — | {target} |")
+            continue
+        method, base = timing
+        ratios = timing.ratios
+        lines.append(
+            f"| {name} | {settings} | {method * 1e3:.1f} ms | {base * 1e3:.1f} ms | **{statistics.median(ratios):.2f}** "
+            f"| {min(ratios):.2f}–{max(ratios):.2f} | {timing.minima[0] / timing.minima[1]:.2f} | {target} |"
+        )
     return "\n".join(lines) + "\n"
 
 
