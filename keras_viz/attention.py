@@ -38,6 +38,11 @@ How the weights are read (Keras 3.15; see setup.cfg for the supported range):
           def call(self, query, key):
               return ops.einsum("bqk,bkd->bqd", self.attention_weights(query, key), key)
 
+Why an internal method and not ``call``: ``MultiHeadAttention.call`` returns no weights
+unless asked, and it removes the Keras masks from its inputs as it runs, so a hook after
+``call`` could neither read the weights nor recompute them with the masks; the method
+that computes them sees the projected query, key and value and the combined mask.
+
 The model is never changed: the routing is a scoped override removed when tracing ends.
 """
 
