@@ -223,6 +223,8 @@ def test_demo_writes_keras_runs_explanations_and_grid(tmp_path, capsys):
     for run in ("train", "validation", "keras_viz"):
         assert list((log_dir / run).glob("events.out.tfevents.*")), run
     assert f"tensorboard --logdir {log_dir}" in out
+    executable = out.split(" --logdir")[0].split()[-1]
+    assert os.path.isabs(executable) and os.access(executable, os.X_OK), executable  # a full path
     assert "Test accuracy:" in out
 
     written = read_images(log_dir / "keras_viz")
