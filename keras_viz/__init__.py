@@ -26,8 +26,10 @@ _SUBMODULES: frozenset[str] = frozenset(
         "architecture",
         "callbacks",
         "datasets",
+        "decision_boundary",
         "filters",
         "health",
+        "node_link",
         "render",
         "tensorboard",
     }
@@ -50,6 +52,7 @@ _ATTRIBUTES: dict[str, str] = {
     "Saliency": "keras_viz.explainers",
     "SmoothGrad": "keras_viz.explainers",
     "FeatureMaps": "keras_viz.activations",
+    "DecisionBoundary": "keras_viz.decision_boundary",
     "Unit": "keras_viz.targets",
     "find_layer": "keras_viz._model",
     "iter_layers": "keras_viz._model",
@@ -74,9 +77,21 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what static type checkers and IDEs see
-    from keras_viz import activations, architecture, callbacks, datasets, filters, health, render, tensorboard
+    from keras_viz import (
+        activations,
+        architecture,
+        callbacks,
+        datasets,
+        decision_boundary,
+        filters,
+        health,
+        node_link,
+        render,
+        tensorboard,
+    )
     from keras_viz._model import find_layer, iter_layers
     from keras_viz.activations import FeatureMaps
+    from keras_viz.decision_boundary import DecisionBoundary
     from keras_viz.explainers import (
         CAM,
         Deconvnet,

@@ -6,6 +6,7 @@ run (``keras_viz`` by default), beside Keras' ``train`` and ``validation`` runs.
 
 from keras_viz.callbacks.activations import ActivationCallback
 from keras_viz.callbacks.base import VizCallback
+from keras_viz.callbacks.decision_boundary import DecisionBoundaryCallback
 from keras_viz.callbacks.explanations import (
     CAMCallback,
     DeconvnetCallback,
@@ -26,6 +27,7 @@ from keras_viz.callbacks.health import TrainingHealthCallback
 __all__ = [
     "ActivationCallback",
     "CAMCallback",
+    "DecisionBoundaryCallback",
     "DeconvnetCallback",
     "ExplanationCallback",
     "FilterCallback",

@@ -38,12 +38,19 @@ from keras_viz.render.core import (
     to_pil,
     to_uint8_image,
 )
+from keras_viz.render.decision_boundary import class_colours, decision_picture, mix_class_colours
+from keras_viz.render.node_link import edge_style, node_link
 
 __all__ = [
     "available_colormaps",
+    "class_colours",
     "colormap",
+    "decision_picture",
+    "edge_style",
     "grid",
     "heatmap_to_rgb",
+    "mix_class_colours",
+    "node_link",
     "normalize",
     "normalize_batch",
     "overlay",
