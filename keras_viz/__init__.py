@@ -28,6 +28,7 @@ _SUBMODULES: frozenset[str] = frozenset(
         "datasets",
         "filters",
         "health",
+        "metrics",
         "render",
         "tensorboard",
     }
@@ -75,6 +76,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what static type checkers and IDEs see
     from keras_viz import activations, architecture, callbacks, datasets, filters, health, render, tensorboard
+    from keras_viz import metrics
     from keras_viz._model import find_layer, iter_layers
     from keras_viz.activations import FeatureMaps
     from keras_viz.explainers import (
