@@ -100,8 +100,13 @@ def _weighted_leaves(model: keras.Model) -> dict[str, keras.layers.Layer]:
     }
 
 
-def _copy_model(model: keras.Model, sample: tf.Tensor, clone: Callable[[keras.Model], keras.Model] | None) -> keras.Model:
-    """A copy of ``model`` with the same weights, checked to compute the same outputs."""
+def _copy_model(
+    model: keras.Model, sample: Any, clone: Callable[[keras.Model], keras.Model] | None
+) -> tuple[keras.Model, dict[str, keras.layers.Layer]]:
+    """A copy of ``model`` with the same weights, checked to compute the same outputs.
+
+    Returns the copy and ``path in model -> the copy's layer`` for the layers with weights.
+    """
     with _random_state_kept():
         try:
             copy = clone(model) if clone is not None else keras.models.clone_model(model)
@@ -116,18 +121,9 @@ def _copy_model(model: keras.Model, sample: tf.Tensor, clone: Callable[[keras.Mo
             raise ValueError("`clone` must return a new keras.Model of the same architecture, not the model itself.")
         if not copy.built or not copy.weights:
             copy(sample, training=False)
-    originals, copies = _weighted_leaves(model), _weighted_leaves(copy)
-    if set(originals) != set(copies):
-        missing = sorted(set(originals) ^ set(copies))
-        raise ValueError(
-            f"The copy of {model.name!r} does not have the same layers (differing: {', '.join(missing[:5])}); "
-            f"pass clone=<function model -> new model of the same architecture>."
-        )
-    for path, layer in originals.items():
-        target = copies[path]
-        if [tuple(w.shape) for w in layer.weights] != [tuple(w.shape) for w in target.weights]:
-            raise ValueError(f"The copy's layer {path!r} has weights of other shapes than the model's.")
-        for source, variable in zip(layer.weights, target.weights):
+    pairs = _pair_layers(model, copy)
+    for path, layer in _weighted_leaves(model).items():
+        for source, variable in zip(layer.weights, pairs[path].weights):
             variable.assign(source)
     before = tf.nest.flatten(model(sample, training=False))
     after = tf.nest.flatten(copy(sample, training=False))
@@ -139,7 +135,51 @@ def _copy_model(model: keras.Model, sample: tf.Tensor, clone: Callable[[keras.Mo
             f"The copy of {model.name!r} computes other outputs than the model with the same weights "
             f"(its configuration does not describe it fully?); pass clone=<function model -> new model>."
         )
-    return copy
+    return copy, pairs
+
+
+def _signature(layer: keras.layers.Layer) -> tuple:
+    return type(layer), tuple(tuple(w.shape) for w in layer.weights)
+
+
+def _pair_layers(model: keras.Model, copy: keras.Model) -> dict[str, keras.layers.Layer]:
+    """``path in model -> the copy's layer``, by path, or by position when names differ.
+
+    Subclassed models name their layers automatically (``conv2d``, ``conv2d_1``...), so a
+    copy may carry other names; the layers then pair up in order, if types and weight
+    shapes agree.
+    """
+    originals, copies = _weighted_leaves(model), _weighted_leaves(copy)
+    if set(originals) == set(copies):
+        pairs = {path: copies[path] for path in originals}
+    elif len(originals) == len(copies):
+        pairs = dict(zip(originals, copies.values()))
+    else:
+        raise ValueError(
+            f"The copy of {model.name!r} has {len(copies)} layers with weights, the model "
+            f"{len(originals)}; pass clone=<function model -> new model of the same architecture>."
+        )
+    for path, layer in originals.items():
+        if _signature(layer) != _signature(pairs[path]):
+            raise ValueError(
+                f"The copy's layer for {path!r} differs from the model's (type or weight shapes); "
+                f"pass clone=<function model -> new model of the same architecture>."
+            )
+    return pairs
+
+
+def _first_sample(images: Any) -> Any:
+    """The first sample of ``images`` (an array, or a list/dict for multi-input models)."""
+    if isinstance(images, tf.data.Dataset):
+        raise TypeError("`images` must be arrays (the same samples are explained at every step), not a dataset.")
+    if isinstance(images, (list, tuple)) and images and all(hasattr(a, "shape") for a in images):
+        return [tf.constant(np.asarray(a)[:1]) for a in images]
+    if isinstance(images, dict):
+        return {key: tf.constant(np.asarray(a)[:1]) for key, a in images.items()}
+    array = np.asarray(images)
+    if array.ndim < 2 or array.shape[0] == 0:
+        raise ValueError(f"`images` must be a non-empty batch (N, ...); received shape {array.shape}.")
+    return tf.constant(array[:1])
 
 
 def randomizable_layers(model: keras.Model, images: Any) -> list[str]:
@@ -148,12 +188,12 @@ def randomizable_layers(model: keras.Model, images: Any) -> list[str]:
     The order is that of the model's forward pass on ``images[:1]``, reversed; layers that
     own weights but never run are left out.
     """
-    sample = tf.constant(np.asarray(images, np.float32)[:1])
-    return _order(model, ModelInfo(model, sample))
+    return _order(_weighted_leaves(model), ModelInfo(model, _first_sample(images)))
 
 
-def _order(model: keras.Model, info: ModelInfo) -> list[str]:
-    leaves = {id(layer): path for path, layer in _weighted_leaves(model).items()}
+def _order(leaves_by_path: dict[str, keras.layers.Layer], info: ModelInfo) -> list[str]:
+    """Paths of ``leaves_by_path`` in reverse order of their first call in the probe."""
+    leaves = {id(layer): path for path, layer in leaves_by_path.items()}
     seen: list[str] = []
     for call in info.calls:
         path = leaves.get(id(call.layer))
@@ -254,6 +294,7 @@ def _factory(explainer_class: Any) -> Callable[..., Explainer]:
 
 
 def _select(model: keras.Model, order: list[str], layers: Sequence[Any] | None) -> list[str]:
+    """The paths of ``layers`` (looked up in the user's ``model``), in cascade order."""
     if layers is None:
         return order
     if isinstance(layers, (str, int)) or not isinstance(layers, Sequence) or not layers:
@@ -333,13 +374,10 @@ def model_randomization(
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"`seed` must be an int >= 0; received {seed!r}.")
     images_array = images
-    flat = tf.nest.flatten(images)
-    if isinstance(images, tf.data.Dataset) or not flat:
-        raise TypeError("`images` must be arrays (the same samples are explained at every step), not a dataset.")
-    sample = tf.nest.map_structure(lambda a: tf.constant(np.asarray(a)[:1]), images)
+    sample = _first_sample(images)
 
-    copy = _copy_model(model, sample, clone)
-    order = _select(copy, _order(copy, ModelInfo(copy, sample)), layers)
+    copy, pairs = _copy_model(model, sample, clone)
+    order = _select(model, _order(pairs, ModelInfo(copy, sample)), layers)
     if not order:
         raise ValueError(f"Model {model.name!r} has no layer with weights to randomize.")
     explainer = factory(copy, **explainer_options)
@@ -351,7 +389,7 @@ def model_randomization(
         return np.abs(array) if absolute else array
 
     reference = prepared(trained.maps)
-    leaves = _weighted_leaves(copy)
+    leaves = pairs  # path in the user's model -> the copy's layer
     saved = {path: [np.asarray(v) for v in leaves[path].weights] for path in order}
     rows, kept = [], [reference] if return_maps else []
     for step, path in enumerate(order):
