@@ -38,16 +38,20 @@ from keras_viz.render.core import (
     to_pil,
     to_uint8_image,
 )
+from keras_viz.render.quality import cascade_chart, line_chart, table_image
 
 __all__ = [
     "available_colormaps",
+    "cascade_chart",
     "colormap",
     "grid",
     "heatmap_to_rgb",
+    "line_chart",
     "normalize",
     "normalize_batch",
     "overlay",
     "sequence_strip",
+    "table_image",
     "to_pil",
     "to_uint8_image",
 ]
