@@ -27,6 +27,7 @@ PROG = "keras-viz"
 COMMANDS: tuple[str, ...] = (
     "demo",
     "explain",
+    "quality",
 )
 """Sub-command modules of this package, in ``--help`` order."""
 
