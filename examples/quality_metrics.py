@@ -98,9 +98,11 @@ def main(argv=None) -> list[str]:
         ])
         print(f"{name:22s} " + " ".join(f"{v:.3f}" for v in rows[-1][1:]))
 
+    header = ["map", "deletion, black", "deletion, blur", "insertion", "pointing", "energy"]
+    title = (f"Shapes CNN, {len(images)} test images. Deletion: lower is better; "
+             f"insertion, pointing, energy: higher is better.")
+    written = [save(render.table_image(rows, header, title=title), args.out, "metrics_table")]
     header = ["map", "deletion, black ↓", "deletion, blur ↓", "insertion ↑", "pointing ↑", "energy ↑"]
-    written = [save(render.table_image(rows, header, title=f"Shapes CNN, {len(images)} test images"),
-                    args.out, "metrics_table")]
 
     x = np.linspace(0.0, 1.0, steps + 1)
     shown = [n for n in (*CURVE_METHODS, "random map", "centre Gaussian") if n in curves]

@@ -14,8 +14,6 @@ cascade), ``sanity_table.png`` and ``sanity.md`` (the table).
 
 from __future__ import annotations
 
-import numpy as np
-
 import keras_viz as kv
 from keras_viz import render
 

@@ -19,6 +19,7 @@ from keras_viz import targets as targets_lib
 from keras_viz.callbacks.base import VizCallback
 from keras_viz.callbacks.explanations import _factories, _tag_prefixes
 from keras_viz.explainers import ExplainerGroup, GradCAM, Saliency
+from keras_viz.metrics.localisation import check_tolerance
 
 __all__ = ["QUALITY_METRICS", "QualityCallback"]
 
@@ -129,7 +130,7 @@ class QualityCallback(VizCallback):
             raise ValueError(f"`targets` has {len(resolved.indices)} entries but `inputs` has {len(self.inputs)}.")
         self.targets = targets
         self.factories = _factories(explainers)
-        self.tolerance = metrics_lib.localisation._check_tolerance(tolerance)
+        self.tolerance = check_tolerance(tolerance)
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ValueError(f"`steps` must be a positive int; received {steps!r}.")
         self.steps = steps

@@ -101,7 +101,8 @@ def _nearest_distance_sq(a: np.ndarray, b: np.ndarray) -> float:
     return best
 
 
-def _check_tolerance(tolerance: Any) -> float:
+def check_tolerance(tolerance: Any) -> float:
+    """A pointing-game tolerance: a finite number of pixels >= 0 (ValueError otherwise)."""
     if (
         isinstance(tolerance, (bool, np.bool_))
         or not isinstance(tolerance, (int, float, np.integer, np.floating))
@@ -140,7 +141,7 @@ def pointing_game(maps: Any, masks: Any, *, tolerance: float = 0) -> np.ndarray:
         >>> hits = kv.metrics.pointing_game(kv.GradCAM(model)(x, y), data.masks, tolerance=2)
         >>> hits.mean()
     """
-    tolerance = _check_tolerance(tolerance)
+    tolerance = check_tolerance(tolerance)
     array = _as_maps(maps, masks)
     regions = _as_masks(masks, array.shape)
     axes = tuple(range(1, array.ndim))

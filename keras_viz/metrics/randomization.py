@@ -373,7 +373,6 @@ def model_randomization(
     factory = _factory(explainer_class)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"`seed` must be an int >= 0; received {seed!r}.")
-    images_array = images
     sample = _first_sample(images)
 
     copy, pairs = _copy_model(model, sample, clone)
@@ -381,7 +380,7 @@ def model_randomization(
     if not order:
         raise ValueError(f"Model {model.name!r} has no layer with weights to randomize.")
     explainer = factory(copy, **explainer_options)
-    trained = explainer.explain(images_array, targets)
+    trained = explainer.explain(images, targets)
     fixed = trained.classes if trained.classes is not None else targets
 
     def prepared(maps: Any) -> np.ndarray:
@@ -399,7 +398,7 @@ def model_randomization(
                 variable.assign(values)
         for offset, variable in enumerate(layer.weights):
             variable.assign(_random_values(layer, variable, int(seed) * 7919 + 97 * step + offset))
-        maps = prepared(explainer(images_array, fixed))
+        maps = prepared(explainer(images, fixed))
         rows.append(rank_correlation(reference, maps))
         if return_maps:
             kept.append(maps)

@@ -32,8 +32,10 @@ PALETTE: tuple[tuple[int, int, int], ...] = (
     (127, 127, 127),
     (188, 189, 34),
     (23, 190, 207),
+    (30, 30, 30),
+    (174, 199, 232),
 )
-"""Series colours, in order (the ten "tab10" colours)."""
+"""Series colours, in order (the ten "tab10" colours, then near-black and light blue)."""
 
 _INK = (30, 30, 30)
 _GRID = (225, 225, 225)

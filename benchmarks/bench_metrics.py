@@ -1,0 +1,254 @@
+"""Times deletion and insertion (kv.metrics) against the forward passes they need.
+
+Deletion and insertion with ``steps`` steps score ``N · (steps + 1)`` perturbed copies each.
+The *floor* is running those copies, already built, through the model in a ``tf.function``
+traced once, ``batch_size`` at a time, fetching one class score per copy with ``.numpy()``:
+the least work any implementation must do. The method time includes everything a user
+waits for: ranking the pixels, building the baselines (the blur for insertion), building
+the copies inside the graph, the forward passes and the areas.
+
+Floor and method are timed alternately in every repeat (the order flips each repeat) and
+the reported ratio is the median of the per-repeat ratios, so load from other processes
+largely cancels out. Target (issue 9): deletion + insertion, 16 steps, 64 images of the demo
+model, <= 1.2x the floor.
+
+``--peer xplique`` times xplique 2.0.2's ``Deletion`` and ``Insertion`` (same model, images,
+maps, steps and batch size) against the same floor, in that interpreter; run it with the
+peers' Python (``/work/peers-venv/bin/python``), or let the main run do so with ``--peers``.
+
+Usage::
+
+    python benchmarks/bench_metrics.py --output benchmarks/METRICS.md --peers
+    /work/peers-venv/bin/python benchmarks/bench_metrics.py --peer xplique
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # a script, not the library: keep the log quiet
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from keras_viz import metrics  # noqa: E402
+from keras_viz.demo import build_demo_model  # noqa: E402
+
+TARGET = 1.2
+SEED = 0
+PEER_PYTHON = "/work/peers-venv/bin/python"
+
+
+def make_floor(model, shape, copies: np.ndarray, classes: np.ndarray, batch_size: int) -> Callable[[], Any]:
+    """Forward passes over pre-built copies, ``batch_size`` at a time, one score fetched per copy."""
+
+    @tf.function(input_signature=[tf.TensorSpec((None, *shape), tf.float32), tf.TensorSpec((None,), tf.int32)],
+                 autograph=False)
+    def forward(x, c):
+        outputs = model(x, training=False)
+        return tf.reduce_sum(outputs * tf.one_hot(c, tf.shape(outputs)[-1]), axis=-1)
+
+    chunks = [(tf.constant(copies[i : i + batch_size]), tf.constant(classes[i : i + batch_size]))
+              for i in range(0, len(copies), batch_size)]
+
+    def run():
+        return [forward(x, c).numpy() for x, c in chunks]
+
+    return run
+
+
+def measure(method: Callable[[], Any], floor: Callable[[], Any], repeats: int, warmup: int) -> dict[str, Any]:
+    for _ in range(warmup):
+        method()
+        floor()
+    method_times, floor_times, ratios = [], [], []
+    for repeat in range(repeats):
+        order = [(method, method_times), (floor, floor_times)]
+        if repeat % 2:
+            order.reverse()
+        elapsed = {}
+        for function, times in order:
+            start = time.perf_counter()
+            function()
+            elapsed[id(times)] = time.perf_counter() - start
+            times.append(elapsed[id(times)])
+        ratios.append(elapsed[id(method_times)] / elapsed[id(floor_times)])
+    return {
+        "time_ms": 1e3 * statistics.median(method_times),
+        "floor_ms": 1e3 * statistics.median(floor_times),
+        "ratio": statistics.median(ratios),
+        "spread": [min(ratios), max(ratios)],
+        "min_min": min(method_times) / min(floor_times),
+        "repeats": repeats,
+    }
+
+
+def setup(count: int, size: int) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
+    """The demo model (untrained: the cost does not depend on the weights), images, maps, classes."""
+    import keras
+
+    keras.utils.set_random_seed(SEED)
+    model = build_demo_model((size, size, 1), 10)
+    rng = np.random.default_rng(SEED)
+    images = rng.uniform(0.0, 1.0, (count, size, size, 1)).astype(np.float32)
+    maps = rng.normal(size=(count, size, size)).astype(np.float32)
+    classes = (np.arange(count) % 10).astype(np.int32)
+    return model, images, maps, classes
+
+
+def built_copies(images: np.ndarray, maps: np.ndarray, steps: int, modes: tuple[str, ...]) -> np.ndarray:
+    """Every perturbed copy the metrics score, built in NumPy (for the floor only)."""
+    copies = []
+    ranks = metrics.faithfulness.pixel_ranks(maps)[..., None]
+    counts = metrics.faithfulness.step_counts(int(np.prod(maps.shape[1:])), steps)
+    for mode in modes:
+        base = metrics.baseline_images(images, 0.0 if mode == "deletion" else "blur")
+        first, second = (base, images) if mode == "deletion" else (images, base)
+        for i in range(len(images)):
+            for k in counts:
+                copies.append(np.where(ranks[i] < k, first[i], second[i]))
+    return np.stack(copies).astype(np.float32)
+
+
+def kv_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
+    model, images, maps, classes = setup(args.images, args.size)
+    shape = images.shape[1:]
+    rows = []
+    for batch_size in args.batch_sizes:
+        scorer = metrics.PerturbationScorer(model, batch_size=batch_size)
+        cases = {
+            "deletion + insertion": (("deletion", "insertion"), lambda s=scorer: (
+                s.deletion(images, maps, classes, steps=args.steps),
+                s.insertion(images, maps, classes, steps=args.steps))),
+            "deletion": (("deletion",), lambda s=scorer: s.deletion(images, maps, classes, steps=args.steps)),
+            "insertion": (("insertion",), lambda s=scorer: s.insertion(images, maps, classes, steps=args.steps)),
+        }
+        for name, (modes, method) in cases.items():
+            copies = built_copies(images, maps, args.steps, modes)
+            floor = make_floor(model, shape, copies, np.tile(np.repeat(classes, args.steps + 1), len(modes)), batch_size)
+            result = measure(method, floor, args.repeats, args.warmup)
+            result.update(library="keras-viz", metric=name, batch_size=batch_size, copies=len(copies),
+                          traces=scorer.trace_count)
+            rows.append(result)
+            print(f"keras-viz {name:22s} batch {batch_size:4d}: ratio {result['ratio']:.3f} "
+                  f"({result['time_ms']:.0f} ms vs floor {result['floor_ms']:.0f} ms)", flush=True)
+    return rows
+
+
+def xplique_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from xplique.metrics import Deletion, Insertion
+
+    model, images, maps, classes = setup(args.images, args.size)
+    shape = images.shape[1:]
+    one_hot = np.eye(10, dtype=np.float32)[classes]
+    blur = lambda x: metrics.baseline_images(np.asarray(x), "blur")  # noqa: E731  same baseline as ours
+    rows = []
+    for batch_size in args.batch_sizes:
+        deletion = Deletion(model, images, one_hot, batch_size=batch_size, steps=args.steps, baseline_mode=0.0)
+        insertion = Insertion(model, images, one_hot, batch_size=batch_size, steps=args.steps, baseline_mode=blur)
+        copies = built_copies(images, maps, args.steps, ("deletion", "insertion"))
+        floor = make_floor(model, shape, copies, np.tile(np.repeat(classes, args.steps + 1), 2), batch_size)
+        result = measure(lambda: (deletion.evaluate(maps), insertion.evaluate(maps)), floor, args.repeats, args.warmup)
+        result.update(library="xplique 2.0.2", metric="deletion + insertion", batch_size=batch_size,
+                      copies=len(copies), traces=None)
+        rows.append(result)
+        print(f"xplique deletion + insertion batch {batch_size}: ratio {result['ratio']:.3f}", flush=True)
+    return rows
+
+
+def report(rows: list[dict[str, Any]], args: argparse.Namespace, peer_note: str) -> str:
+    lines = [
+        "# Deletion and insertion: cost against the forward passes they need",
+        "",
+        f"Generated by `benchmarks/bench_metrics.py` on {datetime.date.today()} ({platform.machine()}, "
+        f"{os.cpu_count()} CPUs, TensorFlow {tf.__version__}). Demo model (`keras_viz.demo.build_demo_model`, "
+        f"{args.size}x{args.size}x1, 10 classes), {args.images} images, {args.steps} steps (so "
+        f"{args.images * (args.steps + 1)} copies per metric), deletion to 0.0 and insertion from the "
+        f"blurred image (the defaults). Floor: the same copies, pre-built, through the model in a "
+        f"`tf.function`, `batch_size` per call, one score fetched per copy. Ratio = median of per-repeat "
+        f"ratios (floor and method alternate, order flipped every repeat); `min/min` = fastest method "
+        f"call / fastest floor. Target: deletion + insertion <= {TARGET}x.",
+        "",
+        "| library | metric | batch size | copies | time (ms) | floor (ms) | ratio | ratio range | min/min | repeats | target |",
+        "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---|",
+    ]
+    for r in rows:
+        target = ""
+        if r["library"] == "keras-viz" and r["metric"] == "deletion + insertion":
+            target = ("met" if r["ratio"] <= TARGET else "**missed**") + f" (<= {TARGET})"
+        lines.append(
+            f"| {r['library']} | {r['metric']} | {r['batch_size']} | {r['copies']} | {r['time_ms']:.0f} | "
+            f"{r['floor_ms']:.0f} | {r['ratio']:.3f} | {r['spread'][0]:.2f}–{r['spread'][1]:.2f} | "
+            f"{r['min_min']:.3f} | {r['repeats']} | {target} |"
+        )
+    lines += ["", peer_note, ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=64)
+    parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--batch-sizes", type=lambda t: [int(v) for v in t.split(",")], default=[64, 256])
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--peer", choices=["xplique"], help="time a peer library instead (run with its Python)")
+    parser.add_argument("--peers", action="store_true", help=f"also run --peer xplique with {PEER_PYTHON}")
+    parser.add_argument("--output", help="write the Markdown report here")
+    parser.add_argument("--json", help="write the rows as JSON here (used for --peer)")
+    args = parser.parse_args(argv)
+
+    if args.peer:
+        rows = xplique_rows(args)
+        if args.json:
+            with open(args.json, "w", encoding="utf-8") as handle:
+                json.dump(rows, handle)
+        return 0
+
+    rows = kv_rows(args)
+    peer_note = "Peers not measured (run with `--peers`)."
+    if args.peers:
+        if os.path.exists(PEER_PYTHON):
+            json_path = "/tmp/kv_bench_metrics_peer.json"
+            command = [PEER_PYTHON, os.path.abspath(__file__), "--peer", "xplique", "--json", json_path,
+                       "--images", str(args.images), "--size", str(args.size), "--steps", str(args.steps),
+                       "--batch-sizes", ",".join(map(str, args.batch_sizes)), "--repeats", str(args.repeats),
+                       "--warmup", str(args.warmup)]
+            env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
+            done = subprocess.run(command, env=env, capture_output=True, text=True)
+            if done.returncode == 0:
+                with open(json_path, encoding="utf-8") as handle:
+                    rows += json.load(handle)
+                peer_note = (
+                    "xplique rows: `xplique.metrics.Deletion(steps=16, baseline_mode=0.0)` and `Insertion` with the "
+                    "same blurred baseline, same model, images, maps and batch size, timed against the same "
+                    "floor in the peers' interpreter (`/work/peers-venv`). xplique builds each step's copies in "
+                    "NumPy and returns one mean curve (not a score per image); its step counts are "
+                    "`linspace(..., dtype=int32)` (floored) and its pixel order is an unstable arg-sort."
+                )
+            else:
+                peer_note = f"xplique could not be measured: {done.stderr.strip().splitlines()[-1:]}"
+        else:
+            peer_note = f"Peers not measured: {PEER_PYTHON} is missing."
+    text = report(rows, args, peer_note)
+    print(text)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
