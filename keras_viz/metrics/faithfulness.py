@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import fractions
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import keras
 import numpy as np
@@ -119,7 +119,7 @@ def gaussian_blur(images: Any, sigma: float | tuple[float, ...] | None = None) -
     Returns:
         float32 array shaped like ``images``.
     """
-    array = np.asarray(images, np.float64)
+    array = np.asarray(images, np.float32)
     spatial = array.shape[1:-1]
     if sigma is None:
         sigmas = [size / 20.0 for size in spatial]
@@ -128,9 +128,10 @@ def gaussian_blur(images: Any, sigma: float | tuple[float, ...] | None = None) -
     if len(sigmas) != len(spatial) or not all(math.isfinite(s) and s >= 0 for s in sigmas):
         raise ValueError(f"`sigma` must be one number >= 0 or one per spatial axis; received {sigma!r}.")
     for axis, (size, s) in enumerate(zip(spatial, sigmas), start=1):
-        if s > 0:
-            array = np.moveaxis(np.tensordot(_blur_matrix(size, s), np.moveaxis(array, axis, 0), axes=1), 0, axis)
-    return array.astype(np.float32)
+        if s > 0:  # one matrix product along this axis (moved last: matmul's fast layout)
+            kernel = _blur_matrix(size, s).T.astype(np.float32)
+            array = np.moveaxis(np.moveaxis(array, axis, -1) @ kernel, -1, axis)
+    return np.ascontiguousarray(array, np.float32)
 
 
 def baseline_images(images: np.ndarray, baseline: Any) -> np.ndarray:
@@ -301,7 +302,7 @@ class PerturbationScorer:
             spatial = len(shape) - 1
             model, score = self.model, self.score
 
-            def body(first, second, ranks, rows, counts, classes):
+            def scores_of(first, second, ranks, rows, counts, classes):
                 # Copy r is `first` where the pixel's rank is below counts[r], else `second`.
                 take = tf.gather(ranks, rows) < tf.reshape(counts, [-1] + [1] * spatial)
                 copies = tf.where(take[..., None], tf.gather(first, rows), tf.gather(second, rows))
@@ -314,14 +315,30 @@ class PerturbationScorer:
                 picked = tf.one_hot(used, tf.shape(values)[-1], dtype=values.dtype)
                 return tf.reduce_sum(values * picked, axis=-1), used
 
+            def body(first, second, ranks, rows, counts, classes, batch_size):
+                # The batches of one block run in a graph loop: one call from Python per block.
+                total = tf.shape(rows)[0]
+                batches = (total + batch_size - 1) // batch_size
+
+                def step(index, all_scores, all_used):
+                    part = slice(index * batch_size, tf.minimum((index + 1) * batch_size, total))
+                    values, used = scores_of(first, second, ranks, rows[part], counts[part], classes[part])
+                    return index + 1, all_scores.write(index, values), all_used.write(index, used)
+
+                _, all_scores, all_used = tf.while_loop(
+                    lambda index, *_: index < batches,
+                    step,
+                    [tf.constant(0), tf.TensorArray(tf.float32, batches, infer_shape=False),
+                     tf.TensorArray(tf.int32, batches, infer_shape=False)],
+                    parallel_iterations=1,  # one batch of copies in memory at a time
+                )
+                return all_scores.concat(), all_used.concat()
+
             image_spec = tf.TensorSpec((None, *shape), tf.float32)
+            vector = tf.TensorSpec((None,), tf.int32)
             self._functions[key] = tf.function(body, autograph=False).get_concrete_function(
-                image_spec,
-                image_spec,
-                tf.TensorSpec((None, *shape[:-1]), tf.int32),
-                tf.TensorSpec((None,), tf.int32),
-                tf.TensorSpec((None,), tf.int32),
-                tf.TensorSpec((None,), tf.int32),
+                image_spec, image_spec, tf.TensorSpec((None, *shape[:-1]), tf.int32),
+                vector, vector, vector, tf.TensorSpec((), tf.int32),
             )
         return self._functions[key]
 
@@ -339,17 +356,24 @@ class PerturbationScorer:
         targets_lib.check_class_range(resolved, num_classes, f"output {output_index}")
         return resolved.take(0, count)
 
+    BATCHES_PER_CALL: ClassVar[int] = 32
+
     def _run(self, first, second, ranks, rows, counts, classes, output_index):
-        """Scores copies ``(rows, counts)`` in chunks of ``batch_size``; rows sorted by sample."""
+        """Scores copies ``(rows, counts)``, ``batch_size`` per forward pass; rows sorted by sample.
+
+        Blocks of up to :attr:`BATCHES_PER_CALL` batches go to the compiled function in one
+        call, with only the samples they need.
+        """
         function = self._function(first.shape[1:], output_index)
         scores = np.empty(len(rows), np.float32)
         used = np.empty(len(rows), np.int32)
-        for start in range(0, len(rows), self.batch_size):
-            part = slice(start, start + self.batch_size)
+        block = self.batch_size * self.BATCHES_PER_CALL
+        for start in range(0, len(rows), block):
+            part = slice(start, start + block)
             low, high = int(rows[part][0]), int(rows[part][-1]) + 1  # only the samples needed
             values, chosen = function(
                 first[low:high], second[low:high], ranks[low:high],
-                rows[part] - low, counts[part], classes[part],
+                rows[part] - low, counts[part], classes[part], np.int32(self.batch_size),
             )
             scores[part], used[part] = values.numpy(), chosen.numpy()
         return scores, used
