@@ -23,6 +23,7 @@ from keras_viz.callbacks.explanations import (
 )
 from keras_viz.callbacks.filters import FilterCallback
 from keras_viz.callbacks.health import TrainingHealthCallback
+from keras_viz.callbacks.quality import QualityCallback
 
 __all__ = [
     "ActivationCallback",
@@ -38,6 +39,7 @@ __all__ = [
     "GuidedGradCAMCallback",
     "IntegratedGradientsCallback",
     "OcclusionCallback",
+    "QualityCallback",
     "SaliencyCallback",
     "SmoothGradCallback",
     "TrainingHealthCallback",

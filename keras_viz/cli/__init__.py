@@ -28,6 +28,7 @@ COMMANDS: tuple[str, ...] = (
     "demo",
     "explain",
     "diagram",
+    "quality",
 )
 """Sub-command modules of this package, in ``--help`` order."""
 
