@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 import os
 import shlex
+import shutil
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -120,6 +122,22 @@ def build_demo_model(
         ],
         name="digits_cnn",
     )
+
+
+def tensorboard_command() -> str:
+    """The ``tensorboard`` executable to run, as a full path when it can be found.
+
+    A newcomer's shell often does not have the virtual environment's ``bin`` on its PATH,
+    so a bare ``tensorboard`` would not be found: the one installed beside this Python
+    comes first, then the one on PATH, then ``python -m tensorboard.main``.
+    """
+    beside = os.path.join(os.path.dirname(sys.executable), "tensorboard")
+    if os.path.isfile(beside) and os.access(beside, os.X_OK):
+        return shlex.quote(os.path.abspath(beside))
+    on_path = shutil.which("tensorboard")
+    if on_path:
+        return shlex.quote(os.path.abspath(on_path))
+    return f"{shlex.quote(sys.executable)} -m tensorboard.main"
 
 
 def _check_epochs(epochs: Any) -> int:
@@ -291,7 +309,7 @@ def run_demo(
         f"training health (dead ReLUs, histograms, the model diagram) to the run "
         f"{os.path.join(log_dir, TRAINING_RUN)}")
     attention = run_attention_demo(log_dir, seed=seed, say=say)
-    say(f"Browse it with:\n  tensorboard --logdir {shlex.quote(log_dir)}")
+    say(f"Browse it with:\n  {tensorboard_command()} --logdir {shlex.quote(log_dir)}")
     return {
         "accuracy": accuracy,
         "log_dir": log_dir,

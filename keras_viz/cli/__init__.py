@@ -27,6 +27,8 @@ PROG = "keras-viz"
 COMMANDS: tuple[str, ...] = (
     "demo",
     "explain",
+    "diagram",
+    "quality",
     "attention",
 )
 """Sub-command modules of this package, in ``--help`` order."""

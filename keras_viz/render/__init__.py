@@ -45,6 +45,9 @@ from keras_viz.render.core import (
     to_pil,
     to_uint8_image,
 )
+from keras_viz.render.decision_boundary import class_colours, decision_picture, mix_class_colours
+from keras_viz.render.node_link import edge_style, node_link
+from keras_viz.render.quality import cascade_chart, line_chart, table_image
 
 __all__ = [
     "alignment_matrix",
@@ -53,13 +56,21 @@ __all__ = [
     "patch_attention_overlay",
     "token_heatmap",
     "available_colormaps",
+    "cascade_chart",
+    "class_colours",
     "colormap",
+    "decision_picture",
+    "edge_style",
     "grid",
     "heatmap_to_rgb",
+    "line_chart",
+    "mix_class_colours",
+    "node_link",
     "normalize",
     "normalize_batch",
     "overlay",
     "sequence_strip",
+    "table_image",
     "to_pil",
     "to_uint8_image",
 ]
