@@ -24,6 +24,7 @@ _SUBMODULES: frozenset[str] = frozenset(
     {
         "activations",
         "architecture",
+        "attention",
         "callbacks",
         "datasets",
         "decision_boundary",
@@ -53,6 +54,8 @@ _ATTRIBUTES: dict[str, str] = {
     "Saliency": "keras_viz.explainers",
     "SmoothGrad": "keras_viz.explainers",
     "FeatureMaps": "keras_viz.activations",
+    "AttentionMaps": "keras_viz.attention",
+    "attention_rollout": "keras_viz.attention",
     "DecisionBoundary": "keras_viz.decision_boundary",
     "Unit": "keras_viz.targets",
     "find_layer": "keras_viz._model",
@@ -80,6 +83,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # what static type checkers and IDEs see (one import per line)
     from keras_viz import activations
     from keras_viz import architecture
+    from keras_viz import attention
     from keras_viz import callbacks
     from keras_viz import datasets
     from keras_viz import decision_boundary
@@ -92,6 +96,8 @@ if TYPE_CHECKING:  # what static type checkers and IDEs see (one import per line
     from keras_viz._model import find_layer
     from keras_viz._model import iter_layers
     from keras_viz.activations import FeatureMaps
+    from keras_viz.attention import AttentionMaps
+    from keras_viz.attention import attention_rollout
     from keras_viz.decision_boundary import DecisionBoundary
     from keras_viz.explainers import CAM
     from keras_viz.explainers import Deconvnet

@@ -97,7 +97,7 @@ class FeatureMaps:
         return {name: np.concatenate(chunks, axis=0) for name, chunks in zip(self.names, zip(*parts))}
 
     def _function(self, batch, structure):
-        key = tuple(a.shape[1:] for a in batch.inputs)
+        key = tuple((a.shape[1:], a.dtype.str) for a in batch.inputs)
         if key not in self._functions:
             count = len(batch.inputs)
 
@@ -110,7 +110,8 @@ class FeatureMaps:
                     for layer in self.layers
                 ]
 
-            specs = [tf.TensorSpec((None, *a.shape[1:]), tf.float32) for a in batch.inputs]
+            # Token-id inputs keep their integer dtype.
+            specs = [tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype)) for a in batch.inputs]
             self._functions[key] = tf.function(body, autograph=False).get_concrete_function(*specs)
         return self._functions[key]
 

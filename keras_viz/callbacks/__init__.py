@@ -5,6 +5,7 @@ run (``keras_viz`` by default), beside Keras' ``train`` and ``validation`` runs.
 """
 
 from keras_viz.callbacks.activations import ActivationCallback
+from keras_viz.callbacks.attention import AttentionCallback
 from keras_viz.callbacks.base import VizCallback
 from keras_viz.callbacks.decision_boundary import DecisionBoundaryCallback
 from keras_viz.callbacks.explanations import (
@@ -27,6 +28,7 @@ from keras_viz.callbacks.quality import QualityCallback
 
 __all__ = [
     "ActivationCallback",
+    "AttentionCallback",
     "CAMCallback",
     "DecisionBoundaryCallback",
     "DeconvnetCallback",

@@ -29,6 +29,7 @@ COMMANDS: tuple[str, ...] = (
     "explain",
     "diagram",
     "quality",
+    "attention",
 )
 """Sub-command modules of this package, in ``--help`` order."""
 

@@ -26,6 +26,13 @@ Example::
     to_pil(sheet).save("saliency.png")
 """
 
+from keras_viz.render.attention import (
+    alignment_matrix,
+    attention_heads,
+    attention_heatmap,
+    patch_attention_overlay,
+    token_heatmap,
+)
 from keras_viz.render.core import (
     available_colormaps,
     colormap,
@@ -43,6 +50,11 @@ from keras_viz.render.node_link import edge_style, node_link
 from keras_viz.render.quality import cascade_chart, line_chart, table_image
 
 __all__ = [
+    "alignment_matrix",
+    "attention_heads",
+    "attention_heatmap",
+    "patch_attention_overlay",
+    "token_heatmap",
     "available_colormaps",
     "cascade_chart",
     "class_colours",
