@@ -179,21 +179,30 @@ OutputHook = Callable[[keras.layers.Layer, Any, tuple, dict], Any]
 
 
 @contextlib.contextmanager
-def intercept(layers: Sequence[keras.layers.Layer], hook: OutputHook) -> Iterator[None]:
+def intercept(
+    layers: Sequence[keras.layers.Layer], hook: OutputHook, *, method: str = "call"
+) -> Iterator[None]:
     """Routes every call of ``layers`` through ``hook(layer, outputs, args, kwargs)``.
 
     The hook returns the outputs to hand on (usually unchanged). Used to record a
-    layer's output during the model's own forward pass; later features can use it to
-    replace one.
+    layer's output during the model's own forward pass, or to replace it.
+
+    Args:
+        layers: the layers to route.
+        hook: called after each call with the layer, what it returned, and the
+            arguments it was called with.
+        method: the method routed: ``"call"`` (default), or an internal method the
+            layer's ``call`` invokes through ``self`` (attention capture routes
+            ``MultiHeadAttention._compute_attention``).
     """
     with contextlib.ExitStack() as stack:
         for layer in dict.fromkeys(layers):  # unique, in order
-            stack.enter_context(patched_attribute(layer, "call", _hooked_call(layer, hook)))
+            stack.enter_context(patched_attribute(layer, method, _hooked_call(layer, hook, method)))
         yield
 
 
-def _hooked_call(layer: keras.layers.Layer, hook: OutputHook) -> Callable[..., Any]:
-    original = layer.call
+def _hooked_call(layer: keras.layers.Layer, hook: OutputHook, method: str = "call") -> Callable[..., Any]:
+    original = getattr(layer, method)
 
     def call(*args, **kwargs):
         return hook(layer, original(*args, **kwargs), args, kwargs)

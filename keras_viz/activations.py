@@ -130,7 +130,7 @@ class FeatureMaps:
             yield batch, tf.nest.map_structure(lambda t: t.numpy(), list(outputs))
 
     def _function(self, batch, structure):
-        key = tuple(a.shape[1:] for a in batch.inputs)
+        key = tuple((a.shape[1:], a.dtype.str) for a in batch.inputs)
         if key not in self._functions:
             count = len(batch.inputs)
 
@@ -146,7 +146,8 @@ class FeatureMaps:
                     outputs = [self.transform(output) for output in outputs]
                 return outputs
 
-            specs = [tf.TensorSpec((None, *a.shape[1:]), tf.float32) for a in batch.inputs]
+            # Token-id inputs keep their integer dtype.
+            specs = [tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype)) for a in batch.inputs]
             self._functions[key] = tf.function(body, autograph=False).get_concrete_function(*specs)
         return self._functions[key]
 

@@ -223,6 +223,8 @@ def test_demo_writes_keras_runs_explanations_and_grid(tmp_path, capsys):
     for run in ("train", "validation", "keras_viz"):
         assert list((log_dir / run).glob("events.out.tfevents.*")), run
     assert f"tensorboard --logdir {log_dir}" in out
+    executable = out.split(" --logdir")[0].split()[-1]
+    assert os.path.isabs(executable) and os.access(executable, os.X_OK), executable  # a full path
     assert "Test accuracy:" in out
 
     written = read_images(log_dir / "keras_viz")
@@ -262,6 +264,12 @@ def test_run_demo_returns_a_summary_and_is_quiet(tmp_path, capsys):
     assert result["run_dir"] == os.path.join(str(tmp_path / "logs"), "keras_viz")
     assert len(result["tags"]) == 3 * len(DEMO_METHODS) + 1 and result["tags"][-1] == GRID_TAG
     assert os.path.isfile(result["grid_png"])
+    # The attention step: a tiny Transformer learns to reverse letters, logged by AttentionCallback.
+    attention = result["attention"]
+    assert attention["alignment"] >= 0.9 and os.path.isfile(attention["png"])
+    logged = read_images(attention["run_dir"])
+    assert [event["step"] for event in logged["attention/cross_attention"]] == [0, 1, 2]
+    assert len(logged["attention/encoder_self_attention"][-1]["images"]) == 4
 
 
 # --------------------------------------------------------------------------- #
@@ -346,3 +354,27 @@ def test_custom_objects_file_loads_a_model_with_a_custom_layer(tmp_path, capsys)
     code, _, err = run_cli(capsys, "explain", path, tmp_path / "img.png", "--method", "saliency",
                            "--custom-objects", tmp_path / "nope.py")
     assert code == 2 and "--custom-objects file not found" in err
+
+
+# --------------------------------------------------------------------------- #
+# diagram
+# --------------------------------------------------------------------------- #
+
+
+def test_diagram_draws_block_and_node_link_of_a_dense_model(tmp_path, capsys):
+    mlp = keras.Sequential([keras.Input((3,)), layers.Dense(4, activation="relu"), layers.Dense(2)], name="mlp")
+    mlp.save(tmp_path / "mlp.keras")
+    code, out, err = run_cli(capsys, "diagram", tmp_path / "mlp.keras", "--kind", "all", "--output", tmp_path / "out")
+    assert code == 0, err
+    for kind in ("block", "node_link"):
+        with Image.open(tmp_path / "out" / f"mlp_{kind}.png") as picture:
+            assert min(picture.size) > 50 and np.asarray(picture.convert("L")).std() > 5
+
+
+def test_diagram_of_a_cnn_draws_the_block_diagram_and_says_why_not_node_link(workspace, tmp_path, capsys):
+    model = workspace / "brightness.keras"
+    code, out, err = run_cli(capsys, "diagram", model, "--kind", "all", "--output", tmp_path)
+    assert code == 0 and (tmp_path / "brightness_block.png").is_file()
+    assert "no node-link diagram" in out and not (tmp_path / "brightness_node_link.png").exists()
+    code, out, err = run_cli(capsys, "diagram", model, "--kind", "node-link", "--output", tmp_path)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Conv2D" in err

@@ -5,7 +5,9 @@ run (``keras_viz`` by default), beside Keras' ``train`` and ``validation`` runs.
 """
 
 from keras_viz.callbacks.activations import ActivationCallback
+from keras_viz.callbacks.attention import AttentionCallback
 from keras_viz.callbacks.base import VizCallback
+from keras_viz.callbacks.decision_boundary import DecisionBoundaryCallback
 from keras_viz.callbacks.embeddings import EmbeddingCallback
 from keras_viz.callbacks.explanations import (
     CAMCallback,
@@ -23,10 +25,13 @@ from keras_viz.callbacks.explanations import (
 )
 from keras_viz.callbacks.filters import FilterCallback
 from keras_viz.callbacks.health import TrainingHealthCallback
+from keras_viz.callbacks.quality import QualityCallback
 
 __all__ = [
     "ActivationCallback",
+    "AttentionCallback",
     "CAMCallback",
+    "DecisionBoundaryCallback",
     "DeconvnetCallback",
     "EmbeddingCallback",
     "ExplanationCallback",
@@ -38,6 +43,7 @@ __all__ = [
     "GuidedGradCAMCallback",
     "IntegratedGradientsCallback",
     "OcclusionCallback",
+    "QualityCallback",
     "SaliencyCallback",
     "SmoothGradCallback",
     "TrainingHealthCallback",

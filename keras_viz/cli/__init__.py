@@ -27,6 +27,9 @@ PROG = "keras-viz"
 COMMANDS: tuple[str, ...] = (
     "demo",
     "explain",
+    "diagram",
+    "quality",
+    "attention",
     "projector",
     "top-patches",
 )

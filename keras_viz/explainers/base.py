@@ -39,6 +39,7 @@ from keras_viz._model import (
     )
 from keras_viz.backprop import backward_rule, relu_override, warn_unreached
 from keras_viz.explainers._ops import upsample
+from keras_viz.explainers._tokens import token_refusal
 
 
 @dataclasses.dataclass
@@ -70,6 +71,8 @@ class Plan:
     feature_layer: keras.layers.Layer | None = None
     spatial_input: int | None = None
     head: keras.layers.Layer | None = None  # CAM's dense layer
+    dtypes: list[Any] | None = None  # per flat input; None: all float32
+    tokens: Any = None  # a TokenPlan when inputs are token ids (see explainers/_tokens.py)
 
     @property
     def layers(self) -> list[keras.layers.Layer]:
@@ -197,6 +200,7 @@ class Explainer(abc.ABC):
     method: ClassVar[str] = "explainer"
     per_input: ClassVar[bool] = True  # one map per model input (False: one spatial map)
     modified_relus: ClassVar[bool] = False
+    accepts_tokens: ClassVar[bool] = False  # integer token-id inputs (see explainers/_tokens.py)
 
     def __init__(
         self,
@@ -245,7 +249,7 @@ class Explainer(abc.ABC):
             sample = pack(structure, [tf.constant(a[:1]) for a in batch.inputs])
             try:
                 self._infos[key] = ModelInfo(self.model, sample)
-            except (ValueError, TypeError) as error:
+            except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:  # e.g. a token id out of range
                 shapes = ", ".join(str(a.shape) for a in batch.inputs)
                 raise ValueError(
                     f"The model could not be called on `inputs` of shape {shapes}: {error}"
@@ -260,7 +264,10 @@ class Explainer(abc.ABC):
             shapes=[tuple(a.shape[1:]) for a in batch.inputs],
             output_index=0,
             target=target,
+            dtypes=[tf.as_dtype(a.dtype) for a in batch.inputs],
         )
+        if not self.accepts_tokens and any(d.is_integer for d in plan.dtypes):
+            raise TypeError(token_refusal(self.method, plan.shapes, plan.dtypes))
         if isinstance(target, targets_lib.Unit):
             plan.unit_layer = find_layer(self.model, target.layer, argument="targets (kv.Unit layer)")
             plan.output_index = 0
@@ -312,7 +319,8 @@ class Explainer(abc.ABC):
 
     @staticmethod
     def _input_specs(plan: Plan) -> list[tf.TensorSpec]:
-        return [tf.TensorSpec((None, *shape), tf.float32) for shape in plan.shapes]
+        dtypes = plan.dtypes or [tf.float32] * len(plan.shapes)
+        return [tf.TensorSpec((None, *shape), dtype) for shape, dtype in zip(plan.shapes, dtypes)]
 
     def _forward(self, plan: Plan, inputs: list[tf.Tensor], classes: tf.Tensor, recorder: LayerRecorder):
         """Runs the model on ``inputs`` and returns ``(outputs, scores, classes)``."""

@@ -81,12 +81,13 @@ class ExplainerGroup:
         parts: list[list[tuple]] = [[] for _ in self.explainers]
         for batch, target in call.batches(self.batch_size):
             plans = [e._plan(batch, call.structure, target) for e in self.explainers]
-            if self._shared:
-                shared = self._run_shared(batch, [plans[i] for i in self._shared])
-                for i, result in zip(self._shared, shared):
+            # Token inputs: each method embeds the ids on its own (no shared graph).
+            shared = self._shared if not any(p.tokens is not None for p in plans) else []
+            if shared:
+                for i, result in zip(shared, self._run_shared(batch, [plans[i] for i in shared])):
                     parts[i].append(result)
             for i, (explainer, plan) in enumerate(zip(self.explainers, plans)):
-                if i not in self._shared:
+                if i not in shared:
                     parts[i].append(explainer._explain_batch(batch, plan))
         return [call.explanation(p, per_input=e.per_input) for e, p in zip(self.explainers, parts)]
 

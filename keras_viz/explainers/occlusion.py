@@ -99,6 +99,11 @@ class Occlusion(Explainer):
         fill: value written into the patch (e.g. 0 for black, or the data mean).
         use_logits: False by default: the map is the drop of the class probability,
             as in the paper. True uses the pre-softmax score.
+        mask_token: for token-id inputs ``(N, T)``: the id written over occluded
+            tokens (e.g. the padding or ``[MASK]`` id); required for them. Token inputs
+            are occluded one token at a time unless ``patch_size`` says otherwise, and
+            their maps are ``(N, T)``. A model that declares no integer input (a
+            subclassed model) has all its inputs occluded with ``mask_token``.
         **options: ``output``, ``batch_size`` (occluded copies per forward pass).
 
     For a model with several inputs, each input with spatial axes is occluded on its
@@ -107,6 +112,7 @@ class Occlusion(Explainer):
     """
 
     method = "occlusion"
+    accepts_tokens = True
 
     def __init__(
         self,
@@ -116,6 +122,7 @@ class Occlusion(Explainer):
         stride: Any = None,
         fill: float = 0.0,
         use_logits: bool = False,
+        mask_token: int | None = None,
         **options: Any,
     ):
         super().__init__(model, use_logits=use_logits, **options)
@@ -127,14 +134,34 @@ class Occlusion(Explainer):
         self.patch_size = patch_size
         self.stride = stride
         self.fill = float(fill)
+        if mask_token is not None and (
+            isinstance(mask_token, bool) or not isinstance(mask_token, (int, np.integer)) or mask_token < 0
+        ):
+            raise ValueError(f"`mask_token` must be a non-negative token id; received {mask_token!r}")
+        self.mask_token = None if mask_token is None else int(mask_token)
 
-    def _geometry(self, shape: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    def _fills(self, plan: Plan) -> tuple[list[float], list[bool]]:
+        """The value written into the patches of each flat input, and which inputs are tokens."""
+        dtypes = plan.dtypes or [tf.float32] * len(plan.shapes)
+        tokens = [i for i, dtype in enumerate(dtypes) if dtype.is_integer]
+        if tokens and self.mask_token is None:
+            raise ValueError(
+                f"Occlusion of token-id inputs (input(s) {tokens}) needs `mask_token=`: the id "
+                f"written over occluded tokens (e.g. the padding or [MASK] id)."
+            )
+        if self.mask_token is not None and not tokens:
+            tokens = list(range(len(plan.shapes)))  # a model that declares no input dtype
+        flags = [i in tokens for i in range(len(plan.shapes))]
+        return [float(self.mask_token) if flag else self.fill for flag in flags], flags
+
+    def _geometry(self, shape: tuple[int, ...], token: bool = False) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
         spatial = shape[:-1] if len(shape) >= 2 else shape
-        size = (
-            tuple(max(1, n // 8) for n in spatial)
-            if self.patch_size is None
-            else _per_axis(self.patch_size, spatial, "patch_size")
-        )
+        if self.patch_size is not None:
+            size = _per_axis(self.patch_size, spatial, "patch_size")
+        elif token:
+            size = (1,) * len(spatial)  # one token at a time
+        else:
+            size = tuple(max(1, n // 8) for n in spatial)
         stride = (
             tuple(max(1, s // 2) for s in size)
             if self.stride is None
@@ -143,14 +170,15 @@ class Occlusion(Explainer):
         return spatial, size, stride
 
     def _explain_batch(self, batch: Batch, plan: Plan):
+        fills, tokens = self._fills(plan)
         classes, base_scores = self._predict(plan, batch)
         maps = []
         for index, shape in enumerate(plan.shapes):
-            spatial, size, stride = self._geometry(shape)
+            spatial, size, stride = self._geometry(shape, token=tokens[index])
             windows = occlusion_windows(spatial, size, stride)
             function = self._compiled(
-                self._function_key(plan, "occlude", index, size),
-                self._occluded_scores_body(plan, index, spatial, size),
+                self._function_key(plan, "occlude", index, size, fills[index]),
+                self._occluded_scores_body(plan, index, spatial, size, fills[index]),
                 [
                     *self._input_specs(plan),
                     tf.TensorSpec((None,), tf.int32),  # classes
@@ -168,7 +196,9 @@ class Occlusion(Explainer):
             maps.append(average_drops(drops, windows, size, spatial))
         return maps, classes, base_scores
 
-    def _occluded_scores_body(self, plan: Plan, index: int, spatial: tuple[int, ...], size: tuple[int, ...]):
+    def _occluded_scores_body(
+        self, plan: Plan, index: int, spatial: tuple[int, ...], size: tuple[int, ...], fill: float
+    ):
         count = len(plan.shapes)
         has_channels = len(plan.shapes[index]) >= 2
 
@@ -180,7 +210,7 @@ class Occlusion(Explainer):
             if has_channels:
                 mask = mask[..., None]
             target = copies[index]
-            copies[index] = tf.where(mask, tf.constant(self.fill, target.dtype), target)
+            copies[index] = tf.where(mask, tf.cast(fill, target.dtype), target)
             recorder = LayerRecorder(plan.layers)
             _, scores, _ = self._forward(plan, copies, tf.gather(classes, rows), recorder)
             return scores
