@@ -34,6 +34,7 @@ _SUBMODULES: frozenset[str] = frozenset(
         "metrics",
         "render",
         "tensorboard",
+        "views",
     }
 )
 
@@ -60,6 +61,18 @@ _ATTRIBUTES: dict[str, str] = {
     "Unit": "keras_viz.targets",
     "find_layer": "keras_viz._model",
     "iter_layers": "keras_viz._model",
+    "Dissection": "keras_viz.views",
+    "NearestNeighbors": "keras_viz.views",
+    "ReceptiveField": "keras_viz.views",
+    "TopActivations": "keras_viz.views",
+    "dissect": "keras_viz.views",
+    "embeddings": "keras_viz.views",
+    "explain_dataset": "keras_viz.views",
+    "nearest_neighbors": "keras_viz.views",
+    "pca_map": "keras_viz.views",
+    "receptive_field": "keras_viz.views",
+    "top_activations": "keras_viz.views",
+    "tsne_map": "keras_viz.views",
 }
 
 __all__ = sorted({*_ATTRIBUTES, *_SUBMODULES})
@@ -114,3 +127,18 @@ if TYPE_CHECKING:  # what static type checkers and IDEs see (one import per line
     from keras_viz.explainers import Saliency
     from keras_viz.explainers import SmoothGrad
     from keras_viz.targets import Unit
+    from keras_viz import views
+    from keras_viz.views import (
+        Dissection,
+        NearestNeighbors,
+        ReceptiveField,
+        TopActivations,
+        dissect,
+        embeddings,
+        explain_dataset,
+        nearest_neighbors,
+        pca_map,
+        receptive_field,
+        top_activations,
+        tsne_map,
+    )

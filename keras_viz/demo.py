@@ -10,9 +10,13 @@ with scikit-learn (:func:`keras_viz.datasets.load_digits`). In a few seconds on 
    backprop, Integrated Gradients, Grad-CAM, Grad-CAM++, CAM and occlusion) and writes
    the input, heatmap and overlay of each into the sibling run ``keras_viz``, plus one
    labelled grid comparing the methods;
-3. saves that grid as a PNG in ``log_dir`` and prints ``tensorboard --logdir <log_dir>``;
-4. trains a tiny Transformer to reverse letter sequences with an ``AttentionCallback``
-   (run ``keras_viz_attention``) and saves its alignment (:func:`run_attention_demo`).
+3. saves that grid as a PNG in ``log_dir``;
+4. exports the codes of the test digits (global average pooling) with their labels,
+   predictions and thumbnails to the Embedding Projector (run ``keras_viz_projector``) and
+   logs the top-9 patches of 8 channels of ``block2_conv`` (run ``keras_viz_views``);
+5. trains a tiny Transformer to reverse letter sequences with an ``AttentionCallback``
+   (run ``keras_viz_attention``) and saves its alignment (:func:`run_attention_demo`);
+6. prints ``tensorboard --logdir <log_dir>``.
 """
 
 from __future__ import annotations
@@ -49,7 +53,10 @@ __all__ = [
     "DEMO_METHODS",
     "GRID_FILENAME",
     "GRID_TAG",
+    "PATCHES_TAG",
+    "PROJECTOR_RUN",
     "TRAINING_RUN",
+    "VIEWS_RUN",
     "build_demo_model",
     "demo_callbacks",
     "run_attention_demo",
@@ -69,6 +76,19 @@ GRID_TAG = "comparison/methods"
 """Tag of the labelled grid that compares the methods (one row per digit)."""
 
 GRID_FILENAME = "keras_viz_comparison.png"
+
+PROJECTOR_RUN = "keras_viz_projector"
+"""Run of the demo's Embedding Projector export."""
+
+PROJECTOR_LAYER = "gap"
+"""Layer whose codes of the test digits the demo exports to the Embedding Projector."""
+
+VIEWS_RUN = "keras_viz_views"
+"""Run of the demo's dataset views (the top-patches sheet)."""
+
+PATCHES_LAYER = "block2_conv"
+PATCHES_TAG = "top_patches/block2_conv"
+"""Tag of the top-9 patches of the first channels of :data:`PATCHES_LAYER`."""
 """File name of the comparison grid saved in ``log_dir``."""
 
 # Tag prefix -> (short label for the grid, explainer factory). Order = grid columns.
@@ -298,6 +318,7 @@ def run_demo(
         writer.close()
     grid_png = os.path.join(log_dir, GRID_FILENAME)
     render.to_pil(sheet).save(grid_png)
+    projector_run, patch_tag = _dataset_views(model, x_test, y_test, log_dir, step)
     explain_seconds = time.perf_counter() - start
 
     run_dir = os.path.join(log_dir, kv_tensorboard.DEFAULT_RUN)
@@ -308,6 +329,9 @@ def run_demo(
     say(f"During training, the keras-viz callbacks wrote explanations, filters, feature maps and "
         f"training health (dead ReLUs, histograms, the model diagram) to the run "
         f"{os.path.join(log_dir, TRAINING_RUN)}")
+    say(f"Exported the codes of the {len(x_test)} test digits (layer `{PROJECTOR_LAYER}`) to the "
+        f"Embedding Projector (run {projector_run}) and logged `{patch_tag}` (top-9 patches) to the run "
+        f"{os.path.join(log_dir, VIEWS_RUN)}.")
     attention = run_attention_demo(log_dir, seed=seed, say=say)
     say(f"Browse it with:\n  {tensorboard_command()} --logdir {shlex.quote(log_dir)}")
     return {
@@ -319,6 +343,9 @@ def run_demo(
         "grid_png": grid_png,
         "seconds": {"train": train_seconds, "explain": explain_seconds, "attention": attention["seconds"]},
         "attention": attention,
+        "projector_run_dir": projector_run,
+        "views_run_dir": os.path.join(log_dir, VIEWS_RUN),
+        "views_tags": [patch_tag],
     }
 
 
@@ -337,6 +364,54 @@ def _comparison_grid(
             tiles.append(pictures[row])
             names.append(DEMO_METHODS[prefix][0])
     return render.grid(tiles, labels=names, columns=1 + len(overlays))
+
+
+def _dataset_views(
+    model: keras.Model, images: np.ndarray, labels: np.ndarray, log_dir: str, step: int
+) -> tuple[str, str]:
+    """Exports the test digits' codes to the projector and logs a top-patches sheet.
+
+    Returns:
+        ``(projector run directory, image tag of the top-patches sheet)``.
+    """
+    from keras_viz.views import embeddings, top_activations
+
+    codes = embeddings(model, images, PROJECTOR_LAYER, batch_size=128)
+    predictions = np.asarray(model.predict(images, batch_size=128, verbose=0)).argmax(axis=-1)
+    # A demo run again into the same log directory exports into a new run (the projector
+    # only notices new runs).
+    taken = os.path.exists(os.path.join(log_dir, PROJECTOR_RUN, "projector_config.pbtxt"))
+    run_dir = kv_tensorboard.export_projector(
+        log_dir,
+        codes,
+        metadata={
+            "label": [int(v) for v in labels],
+            "prediction": [int(v) for v in predictions],
+            "correct": [str(bool(p == t)) for p, t in zip(predictions, labels)],
+        },
+        images=images,
+        run=None if taken else PROJECTOR_RUN,
+        name="digits_gap",
+        description="Global-average-pooled codes of the test digits after training.",
+    )
+    top = top_activations(model, images, PATCHES_LAYER, channels=range(8), k=9, batch_size=128)
+    sheet = render.top_patches_sheet(top.patches, top.values, channels=top.channels, value_range=(0.0, 1.0), scale=4)
+    writer = kv_tensorboard.run_writer(log_dir, VIEWS_RUN)
+    try:
+        with writer.as_default():
+            kv_tensorboard.image_summary(
+                PATCHES_TAG,
+                sheet,
+                step=step,
+                max_outputs=1,
+                description=(
+                    f"For 8 channels of `{PATCHES_LAYER}`, the 9 test digits that activate it most, "
+                    f"cropped to the receptive field ({top.receptive_field.size[0]} px) of the strongest unit."
+                ),
+            )
+    finally:
+        writer.close()
+    return run_dir, PATCHES_TAG
 
 
 # --------------------------------------------------------------------------- attention

@@ -48,11 +48,13 @@ import tensorflow as tf
 from numpy.typing import ArrayLike
 
 from keras_viz import render
+from keras_viz.projector import export_projector
 
 __all__ = [
     "DEFAULT_RUN",
     "encode_image_tensor",
     "explanation_images",
+    "export_projector",
     "histogram_buckets",
     "histogram_summary",
     "image_summary",

@@ -8,6 +8,7 @@ from keras_viz.callbacks.activations import ActivationCallback
 from keras_viz.callbacks.attention import AttentionCallback
 from keras_viz.callbacks.base import VizCallback
 from keras_viz.callbacks.decision_boundary import DecisionBoundaryCallback
+from keras_viz.callbacks.embeddings import EmbeddingCallback
 from keras_viz.callbacks.explanations import (
     CAMCallback,
     DeconvnetCallback,
@@ -32,6 +33,7 @@ __all__ = [
     "CAMCallback",
     "DecisionBoundaryCallback",
     "DeconvnetCallback",
+    "EmbeddingCallback",
     "ExplanationCallback",
     "FilterCallback",
     "GradCAMCallback",

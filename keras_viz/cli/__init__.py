@@ -30,6 +30,8 @@ COMMANDS: tuple[str, ...] = (
     "diagram",
     "quality",
     "attention",
+    "projector",
+    "top-patches",
 )
 """Sub-command modules of this package, in ``--help`` order."""
 

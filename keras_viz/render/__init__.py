@@ -48,6 +48,8 @@ from keras_viz.render.core import (
 from keras_viz.render.decision_boundary import class_colours, decision_picture, mix_class_colours
 from keras_viz.render.node_link import edge_style, node_link
 from keras_viz.render.quality import cascade_chart, line_chart, table_image
+from keras_viz.render.embedding_maps import neighbor_rows, scatter, thumbnail_map
+from keras_viz.render.patches import dissection_table, dissection_units, top_patches, top_patches_sheet
 
 __all__ = [
     "alignment_matrix",
@@ -73,4 +75,11 @@ __all__ = [
     "table_image",
     "to_pil",
     "to_uint8_image",
+    "neighbor_rows",
+    "scatter",
+    "thumbnail_map",
+    "dissection_table",
+    "dissection_units",
+    "top_patches",
+    "top_patches_sheet",
 ]
