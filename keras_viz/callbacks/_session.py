@@ -9,17 +9,22 @@ one :class:`FitSession`. The session
 * decides, once per epoch for all callbacks with the same ``(freq, budget)``, whether
   that epoch is logged (:func:`budget_allows`), so that the views of one epoch appear
   together in TensorBoard and the epochs skipped are reported once;
-* holds one summary writer per run directory (:class:`RunWriter`): every callback of
-  the run writes its epoch into the same event file. The writer is opened at the first
-  write of an epoch and flushed and closed once every callback of the session is done
-  with that epoch (Keras' ``fit`` has no ``finally``: a writer left open across epochs
-  would never be closed when training stops with an exception).
+* holds one writer per run directory (:class:`RunWriter`): every callback of the run
+  writes into one event file per ``fit``. The writer is opened at the first write of
+  an epoch and closed once every callback of the session is done with that epoch
+  (Keras' ``fit`` has no ``finally``: a writer left open across epochs would never be
+  closed when training stops with an exception).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import glob
 import logging
+import os
+import shutil
+import struct
+import tempfile
 import threading
 import time
 import weakref
@@ -67,22 +72,33 @@ def describe_epochs(epochs: Sequence[int]) -> str:
 
 
 class RunWriter:
-    """The summary writer of one run directory, shared by the callbacks writing there.
+    """The writer of one run directory for one ``fit``: one event file, closed between epochs.
 
-    ``acquire(keep_open=True)`` is what a callback logging an epoch asks for: the writer
-    stays open for the other callbacks of that epoch until :meth:`close` (called when
-    every callback is done with the epoch, or at the end of training). Other writes
-    (at the start of training, per batch, from a background thread) close it again
-    when they release it, unless an epoch still holds it open. Every release flushes.
+    Callbacks write through a ``tf.summary`` writer (``tf.summary.scalar``,
+    :func:`keras_viz.tensorboard.image_summary` work as usual). ``acquire(keep_open=True)``
+    is what a callback logging an epoch asks for: the writer stays open for the other
+    callbacks of that epoch until :meth:`close` (called when every callback is done with
+    the epoch, at the end of training, or when an exception passes). Other writes (at
+    the start of training, per batch, from a background thread) close it when they
+    release it, unless an epoch holds it open.
+
+    A ``tf.summary`` writer always starts a new event file, and TensorBoard reads the
+    files of a run in name order, where ``...1795.host.12.10.v2`` sorts before
+    ``...1795.host.12.9.v2``: epochs written to one file each, within one second, would
+    come back out of order. So the writer writes into a private staging directory, and
+    each close appends what it wrote to the run's one event file for this fit (the
+    first close creates it). Everything is on disk and closed at the end of each epoch.
     """
 
     def __init__(self, path: str):
         self.path = path
+        self.event_file: str | None = None  # the run's event file for this fit
         self._writer: tf.summary.SummaryWriter | None = None
+        self._staging: str | None = None
         self._holders = 0
         self._keep_open = False
         self._lock = threading.Lock()
-        self.opened = 0  # how many times a writer (an event file) was opened
+        self.opened = 0  # how many times a writer was opened (once per logged epoch)
 
     @property
     def is_open(self) -> bool:
@@ -91,7 +107,8 @@ class RunWriter:
     def acquire(self, keep_open: bool = False) -> tf.summary.SummaryWriter:
         with self._lock:
             if self._writer is None:
-                self._writer = tf.summary.create_file_writer(self.path)
+                self._staging = tempfile.mkdtemp(prefix="keras-viz-")
+                self._writer = tf.summary.create_file_writer(self._staging)
                 self.opened += 1
                 _OPEN.add(self)
             self._holders += 1
@@ -101,8 +118,6 @@ class RunWriter:
     def release(self) -> None:
         with self._lock:
             self._holders -= 1
-            if self._writer is not None:
-                self._writer.flush()  # everything written so far is on disk
             if self._holders == 0 and not self._keep_open:
                 self._close_locked()
 
@@ -114,11 +129,38 @@ class RunWriter:
                 self._close_locked()
 
     def _close_locked(self) -> None:
-        if self._writer is not None:
-            writer, self._writer = self._writer, None
-            _OPEN.discard(self)
+        if self._writer is None:
+            return
+        writer, self._writer = self._writer, None
+        _OPEN.discard(self)
+        try:
             writer.flush()
             writer.close()
+            self._append_staged()
+        finally:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            self._staging = None
+
+    def _append_staged(self) -> None:
+        os.makedirs(self.path, exist_ok=True)
+        for name in sorted(glob.glob(os.path.join(self._staging, "*tfevents*"))):
+            with open(name, "rb") as handle:
+                data = handle.read()
+            if self.event_file is None:
+                self.event_file = os.path.join(self.path, os.path.basename(name))
+                with open(self.event_file, "wb") as handle:
+                    handle.write(data)
+            else:  # without the file_version event every event file starts with
+                with open(self.event_file, "ab") as handle:
+                    handle.write(data[_record_size(data) :])
+
+
+def _record_size(data: bytes) -> int:
+    """Bytes of the first TFRecord of ``data``: length (8), its CRC (4), payload, CRC (4)."""
+    if len(data) < 12:
+        return len(data)
+    (length,) = struct.unpack("<Q", data[:8])
+    return min(12 + length + 4, len(data))
 
 
 @dataclasses.dataclass

@@ -101,8 +101,7 @@ class VizCallback(keras.callbacks.Callback, metaclass=abc.ABCMeta):
             ``freq`` and ``budget`` together thin the epochs of ``freq`` by the budget.
         batch_freq: also log every ``batch_freq`` training batches (step = global
             batch index, tags get a ``batch/`` prefix); None (default) disables it, and
-            the callback then has no per-batch hook at all (Keras keeps dispatching
-            batches asynchronously).
+            the callback then has no per-batch hook at all.
         max_outputs: samples drawn per image tag.
         raise_errors: by default a failing visualization warns once and training goes
             on; True re-raises the error (a failure while writing in the background is
@@ -173,9 +172,9 @@ class VizCallback(keras.callbacks.Callback, metaclass=abc.ABCMeta):
 
     @batch_freq.setter
     def batch_freq(self, value: int | None) -> None:
-        # Keras dispatches batches asynchronously only while no callback overrides a
-        # batch-end hook (each synchronous batch end waits for the step's results), so
-        # the hook exists on this instance only when batch logging is asked for.
+        # The per-batch hook exists on this instance only when batch logging is asked
+        # for: Keras skips hooks left at their default, and on backends that dispatch
+        # callbacks asynchronously a batch-end hook would make every batch synchronous.
         self._batch_freq = _positive_int(value, "batch_freq", allow_none=True)
         if self._batch_freq:
             self.on_train_batch_end = self._on_train_batch_end
