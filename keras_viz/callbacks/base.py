@@ -72,6 +72,13 @@ def _check_budget(budget: Any) -> float:
     return float(budget)
 
 
+def _text_summary(tag: str, text: str, step: int) -> None:
+    """``tf.summary.text`` without importing ``tensorboard.summary`` (tens of ms, once)."""
+    from tensorboard.plugins.text import metadata
+
+    tf.summary.write(tag, tf.constant(text), step=step, metadata=metadata.create_summary_metadata(None, None))
+
+
 def check_run_name(run: Any) -> str:
     """A run name is one directory name without spaces."""
     if not isinstance(run, str) or not run or " " in run or os.sep in run or run in (".", ".."):
@@ -289,7 +296,7 @@ class VizCallback(keras.callbacks.Callback, metaclass=abc.ABCMeta):
                     writer = shared.acquire()
                     try:
                         with writer.as_default(), tf.summary.record_if(True):
-                            tf.summary.text("keras_viz/schedule", note, step=step)
+                            _text_summary("keras_viz/schedule", note, step)
                     finally:
                         shared.release()
         finally:

@@ -217,15 +217,19 @@ class ExplanationCallback(VizCallback):
             and getattr(member, "_model", None) is self.model
             and member._due_at(step, prefix)
         ]
-        group = self._explainer_group(peers)
-        explanations = group.explain(self.inputs, self.targets)
-        own = len(self._own_explainers())
-        start = own
-        for peer in peers:
-            count = len(peer._own_explainers())
-            results[id(peer)] = explanations[start : start + count]
-            start += count
-        return explanations[:own]
+        if peers:
+            try:
+                explanations = self._explainer_group(peers).explain(self.inputs, self.targets)
+            except Exception:  # a peer's failure is the peer's to report: explain alone
+                pass
+            else:
+                start = own = len(self._own_explainers())
+                for peer in peers:
+                    count = len(peer._own_explainers())
+                    results[id(peer)] = explanations[start : start + count]
+                    start += count
+                return explanations[:own]
+        return self._explainer_group().explain(self.inputs, self.targets)
 
     def _describe(self, method: str) -> str:
         if self.targets is None:

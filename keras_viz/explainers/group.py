@@ -124,7 +124,7 @@ class ExplainerGroup:
         )
         if key in self._functions:
             function = self._functions[key]
-        elif eager and self._calls.get(key, 0) < Explainer.EAGER_CALLS:  # as Explainer._compiled
+        elif eager and self._calls.get(key, 0) < min(m.EAGER_CALLS for m in members):  # as Explainer._compiled
             self._calls[key] = self._calls.get(key, 0) + 1
             function = run_eagerly(body)
         else:

@@ -262,3 +262,17 @@ def test_sessions_are_per_fit(tmp_path):
     model.fit(X, Y, epochs=2, batch_size=8, verbose=0, callbacks=[callback])
     assert callback._session is not first and callback.logged_epochs == [0, 1]
     assert _session.SESSIONS.for_fit(model, callback.params) is not callback._session  # finished: a new fit
+
+
+def test_a_failing_peer_does_not_take_the_others_down(tmp_path):
+    def broken(model):
+        raise RuntimeError("cannot explain this")
+
+    model = _compiled(tmp_path)
+    log_dir = str(tmp_path / "logs")
+    good = kvc.GradCAMCallback(X[:2], Y[:2], log_dir=log_dir)
+    bad = kvc.ExplanationCallback(X[:2], explainers=[broken], targets=Y[:2], log_dir=log_dir, run="bad")
+    with pytest.warns(RuntimeWarning, match="ExplanationCallback failed at epoch 0.*cannot explain this") as caught:
+        model.fit(X, Y, epochs=1, batch_size=8, verbose=0, callbacks=[good, bad])
+    assert not any("GradCAMCallback" in str(w.message) for w in caught)
+    assert "grad_cam/overlay" in _events(os.path.join(log_dir, "keras_viz")).Tags()["tensors"]
