@@ -320,6 +320,25 @@ def _is_keras_function(function: Any, names: tuple[str, ...]) -> bool:
     return getattr(function, "__name__", None) in names and str(getattr(function, "__module__", "")).startswith("keras")
 
 
+# Keras layers whose call ends with ``self.activation(...)`` (an LSTM's ``activation``, say,
+# is applied inside its cell, not to its output).
+_ACTIVATION_LAST = (
+    keras.layers.Dense,
+    keras.layers.EinsumDense,
+    keras.layers.Activation,
+    keras.layers.Conv1D,
+    keras.layers.Conv2D,
+    keras.layers.Conv3D,
+    keras.layers.Conv1DTranspose,
+    keras.layers.Conv2DTranspose,
+    keras.layers.Conv3DTranspose,
+    keras.layers.SeparableConv1D,
+    keras.layers.SeparableConv2D,
+    keras.layers.DepthwiseConv1D,
+    keras.layers.DepthwiseConv2D,
+)
+
+
 class LogitsTap:
     """Captures the scores of a :class:`LogitsSource` during one eager forward pass."""
 
@@ -422,8 +441,9 @@ class ModelInfo:
     def logits_source(self, index: int) -> LogitsSource | None:
         """Where output ``index``'s pre-softmax scores are (:class:`LogitsSource`), if certain.
 
-        Only Keras' own layers are trusted (their activation is an attribute); anything
-        else (a ``Lambda``, a subclassed ``call`` that applies ``tf.nn.softmax`` itself, a
+        Only Keras' own layers whose call ends with their ``activation`` attribute (Dense,
+        convolutions, Activation) and ``Softmax`` layers are trusted; anything else (a
+        ``Lambda``, an LSTM, a subclassed ``call`` that applies ``tf.nn.softmax`` itself, a
         layer called twice) gives None, and explainers then always trace a graph, where
         :func:`logits_of` sees the ops.
         """
@@ -441,6 +461,8 @@ class ModelInfo:
             return None
         if isinstance(layer, keras.layers.Softmax):
             return LogitsSource(layer, "input") if len(call.inputs) == 1 else None
+        if not isinstance(layer, _ACTIVATION_LAST):
+            return None
         activation = getattr(layer, "activation", None)
         if _is_keras_function(activation, ("softmax", "sigmoid")):
             return LogitsSource(layer, "activation")

@@ -95,3 +95,13 @@ def test_logits_are_located_by_layer_or_the_explainer_traces(build, expected):
         assert "activation" not in vars(model.get_layer("probs")) or vars(model.get_layer("probs"))[
             "activation"
         ] is keras.activations.get("sigmoid")
+
+
+def test_a_layer_that_squashes_inside_is_not_trusted():
+    inputs = keras.Input((5, 2))
+    model = keras.Model(inputs, layers.LSTM(3, activation="sigmoid", name="lstm")(inputs))
+    x = np.random.default_rng(1).normal(size=(2, 5, 2)).astype(np.float32)
+    assert ModelInfo(model, x[:1]).logits_source(0) is None  # the sigmoid is inside the cell
+    explainer = kv.Saliency(model)
+    explainer(x, targets=[0, 2])
+    assert explainer.trace_count == 1  # traced at once, where the graph shows the ops
