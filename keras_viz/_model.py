@@ -399,7 +399,9 @@ class ModelInfo:
     """
 
     def __init__(self, model: keras.Model, sample: Any):
-        self.model = model
+        # held weakly: shared probes are cached per model (shared_model_info), and a probe
+        # that held its model would keep it, and the cache entry, alive for good
+        self._model = weakref.ref(model)
         paths = {id(layer): path for path, layer in iter_layers(model)}
         layers = [layer for _, layer in iter_layers(model)]
         self.calls: list[LayerCall] = []
@@ -424,6 +426,10 @@ class ModelInfo:
         self.outputs_structure = outputs
         self.outputs = tf.nest.flatten(outputs)
         self.output_names = output_names(model, outputs)
+
+    @property
+    def model(self) -> keras.Model:
+        return self._model()
 
     @functools.cached_property
     def activation_size(self) -> int:

@@ -310,21 +310,26 @@ class FitSession:
 
 
 class Sessions:
-    """The current :class:`FitSession` of each model (weakly keyed: models are not kept alive)."""
+    """The current :class:`FitSession` of each model.
+
+    Both held weakly: a session lives as long as its callbacks (which reference it and
+    the model), so neither the registry nor a session keeps a model alive.
+    """
 
     def __init__(self):
-        self._by_model: "weakref.WeakKeyDictionary[Any, FitSession]" = weakref.WeakKeyDictionary()
+        self._by_model: "weakref.WeakKeyDictionary[Any, weakref.ref[FitSession]]" = weakref.WeakKeyDictionary()
 
     def for_fit(self, model: Any, params: Any, factory: Callable[[Any], FitSession] = FitSession) -> FitSession:
         """The session of this ``fit``: same model and the very same ``params`` dict."""
-        session = self._by_model.get(model) if model is not None else None
+        found = self._by_model.get(model) if model is not None else None
+        session = found() if found is not None else None
         if session is not None and session.params is params and params and not session.finished:
             return session
         if session is not None:
             session.close_writers()  # left open by a fit that stopped with an exception
         session = factory(params)
         if model is not None:
-            self._by_model[model] = session
+            self._by_model[model] = weakref.ref(session)
         return session
 
 

@@ -3,12 +3,15 @@
 ``Explainer(model, **options)(inputs, targets) -> np.ndarray``
 
 The base class validates inputs and targets, batches them, probes the model once
-per input signature (see :class:`keras_viz._model.ModelInfo`) and keeps one traced
-``tf.function`` per input signature and target kind, so repeated calls (every epoch
-of a callback, say) run a compiled graph without retracing.
+per input signature (see :class:`keras_viz._model.ModelInfo`; the probe is shared by
+every user of the model) and keeps one traced ``tf.function`` per input signature and
+target kind, so repeated calls (every epoch of a callback, say) run a compiled graph
+without retracing. The first :attr:`Explainer.EAGER_CALLS` calls of a function run
+the same body eagerly instead: tracing costs more than a call or two saves.
 
-Layers are reached by wrapping their ``call`` *while the function is traced*; the
-wrappers are gone once tracing ends, so the user's model is never left modified.
+Layers are reached by wrapping their ``call`` while the function is traced (or runs
+eagerly); the wrappers are gone when it returns, so the user's model is never left
+modified.
 """
 
 from __future__ import annotations

@@ -276,3 +276,16 @@ def test_a_failing_peer_does_not_take_the_others_down(tmp_path):
         model.fit(X, Y, epochs=1, batch_size=8, verbose=0, callbacks=[good, bad])
     assert not any("GradCAMCallback" in str(w.message) for w in caught)
     assert "grad_cam/overlay" in _events(os.path.join(log_dir, "keras_viz")).Tags()["tensors"]
+
+
+def test_shared_caches_do_not_keep_models_alive(tmp_path):
+    import gc
+    import weakref
+
+    model = _compiled(tmp_path)
+    callbacks = _seven(str(tmp_path / "logs"))
+    model.fit(X, Y, epochs=2, batch_size=8, verbose=0, callbacks=callbacks)
+    alive = weakref.ref(model)
+    del model, callbacks
+    gc.collect()
+    assert alive() is None  # the probe cache and the session registry hold models weakly
