@@ -259,8 +259,11 @@ class FitSession:
         if epoch not in schedule.logged:
             schedule.logged.append(epoch)
 
-    def skipped_notes(self) -> list[tuple[list[str], str]]:
-        """``(run directories, note)`` for every budgeted group that skipped epochs."""
+    def skipped_notes(self) -> list[tuple[list[str], str, int]]:
+        """``(run directories, note, step)`` for every budgeted group that skipped epochs.
+
+        The step is the group's last logged epoch.
+        """
         notes = []
         for schedule in self.schedules.values():
             if schedule.budget is None or not schedule.skipped:
@@ -276,7 +279,7 @@ class FitSession:
                 f"took {self.spent:.2f} s, {share:.0%} of {training:.2f} s of training; the first and "
                 f"the last epoch are always logged). Pass freq=1 to log every epoch, or a larger budget."
             )
-            notes.append((runs, note))
+            notes.append((runs, note, max(schedule.logged, default=0)))
         return notes
 
     def finish(self, member: Any) -> bool:

@@ -286,11 +286,10 @@ class VizCallback(keras.callbacks.Callback, metaclass=abc.ABCMeta):
             return
         try:
             notes = session.skipped_notes() if self._is_chief() else []
-            for runs, note in notes:
+            for runs, note, step in notes:
                 logger.info(note)
                 if (self.params or {}).get("verbose"):
                     print(note)
-                step = session.epochs - 1 if session.epochs else 0
                 for run_dir in runs:
                     shared = session.writer(run_dir)
                     writer = shared.acquire()

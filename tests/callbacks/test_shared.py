@@ -143,7 +143,12 @@ def test_the_last_epoch_reached_is_logged_when_training_stops_early(tmp_path):
     callback = kvc.GradCAMCallback(X[:2], Y[:2], log_dir=log_dir, budget=1e-9, raise_errors=True)
     model.fit(X, Y, epochs=10, batch_size=8, verbose=0, callbacks=[callback, StopAt()])
     assert callback.logged_epochs == [0, 2]
-    assert [e.step for e in _events(os.path.join(log_dir, "keras_viz")).Tensors("grad_cam/overlay")] == [0, 2]
+    events = _events(os.path.join(log_dir, "keras_viz"))
+    assert [e.step for e in events.Tensors("grad_cam/overlay")] == [0, 2]
+    (note,) = events.Tensors("keras_viz/schedule")
+    assert note.step == 2 and "logged epoch(s) 1, 3 and skipped epoch(s) 2 of 10" in tf.make_ndarray(
+        note.tensor_proto
+    ).item().decode()
     assert open_writers() == []
 
 
