@@ -122,7 +122,12 @@ def _pictures(images: np.ndarray, maps: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 class ExplanationCallback(VizCallback):
-    """Logs explanations of fixed inputs into TensorBoard every ``freq`` epochs.
+    """Logs explanations of fixed inputs into TensorBoard, under a time budget or every ``freq`` epochs.
+
+    Explanation callbacks of one ``fit`` with the same inputs and targets are explained
+    together when they log the same epoch (one :class:`ExplainerGroup`: one forward
+    pass for the single-pass methods, whose classes and scores the multi-pass methods
+    reuse); each still writes its own tags.
 
     Args:
         inputs: the fixed inputs (e.g. ``x_val[:8]``; a list/dict for multi-input models).
@@ -137,8 +142,8 @@ class ExplanationCallback(VizCallback):
         alpha: overlay opacity.
         scale: integer up-scaling of the pictures; default 1: TensorBoard's image card
             already stretches small pictures to its width, pixelated (crisp).
-        **options: ``run``, ``freq``, ``batch_freq``, ``max_outputs``, ``raise_errors``
-            (see :class:`~keras_viz.callbacks.base.VizCallback`).
+        **options: ``run``, ``freq``, ``budget``, ``batch_freq``, ``max_outputs``,
+            ``raise_errors``, ``background`` (see :class:`~keras_viz.callbacks.base.VizCallback`).
     """
 
     def __init__(
