@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from keras_viz import render
 from keras_viz._inputs import Batch, Inputs, pack
+from keras_viz.explainers.base import Explainer, run_eagerly
 from keras_viz._model import (
     LayerRecorder,
     ModelInfo,
@@ -24,6 +25,7 @@ from keras_viz._model import (
     check_model,
     find_layer,
     layer_path,
+    shared_model_info,
     single_tensor,
 )
 
@@ -38,7 +40,7 @@ def spatial_layers(model: keras.Model, sample: Any, *, limit: int | None = None)
         sample: one batch of inputs, used to probe the model once.
         limit: keep at most this many, evenly spaced, always including the last one.
     """
-    info = ModelInfo(model, sample)
+    info = _probe(model, sample)
     seen: dict[int, tuple[str, bool]] = {}
     for call in info.calls:
         shape = call.output_shape
@@ -51,6 +53,18 @@ def spatial_layers(model: keras.Model, sample: Any, *, limit: int | None = None)
         picks = np.linspace(0, len(paths) - 1, limit).round().astype(int)
         paths = [paths[i] for i in sorted(set(picks))]
     return paths
+
+
+def _probe(model: keras.Model, sample: Any) -> ModelInfo:
+    """The model's shared probe (:func:`keras_viz._model.shared_model_info`) for ``sample``'s signature."""
+    flat = [np.asarray(a) for a in tf.nest.flatten(sample)]
+    kind = ("dict", tuple(sorted(map(str, sample)))) if isinstance(sample, dict) else (
+        ("list", len(flat)) if isinstance(sample, (list, tuple)) else "single"
+    )
+    signature = (kind, tuple((a.shape[1:], a.dtype.str) for a in flat))
+    return shared_model_info(
+        model, signature, lambda: tf.nest.map_structure(lambda a: tf.constant(np.asarray(a)[:1]), sample)
+    )
 
 
 _CONVOLUTIONS = (
@@ -103,6 +117,8 @@ class FeatureMaps:
         self.batch_size = int(batch_size)
         self.transform = transform
         self._functions: dict[tuple, Any] = {}
+        self._calls: dict[tuple, int] = {}
+        self.trace_count = 0
 
     def __call__(self, inputs: Any) -> dict[str, Any]:
         parts: list[list[Any]] = [values for _, values in self._stream(inputs)]
@@ -130,25 +146,33 @@ class FeatureMaps:
             yield batch, tf.nest.map_structure(lambda t: t.numpy(), list(outputs))
 
     def _function(self, batch, structure):
+        """The forward pass for this input signature: eager for its first calls, then traced
+        (as :attr:`keras_viz.Explainer.EAGER_CALLS` explains)."""
         key = tuple((a.shape[1:], a.dtype.str) for a in batch.inputs)
-        if key not in self._functions:
-            count = len(batch.inputs)
+        if key in self._functions:
+            return self._functions[key]
+        count = len(batch.inputs)
 
-            def body(*inputs):
-                recorder = LayerRecorder(self.layers)
-                with recorder.active():
-                    self.model(pack(structure, list(inputs[:count])), training=False)
-                outputs = [
-                    tf.cast(single_tensor(recorder.output(layer), f"Layer {layer.name!r}"), tf.float32)
-                    for layer in self.layers
-                ]
-                if self.transform is not None:
-                    outputs = [self.transform(output) for output in outputs]
-                return outputs
+        def body(*inputs):
+            recorder = LayerRecorder(self.layers)
+            with recorder.active():
+                self.model(pack(structure, list(inputs[:count])), training=False)
+            outputs = [
+                tf.cast(single_tensor(recorder.output(layer), f"Layer {layer.name!r}"), tf.float32)
+                for layer in self.layers
+            ]
+            if self.transform is not None:
+                outputs = [self.transform(output) for output in outputs]
+            return outputs
 
-            # Token-id inputs keep their integer dtype.
-            specs = [tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype)) for a in batch.inputs]
-            self._functions[key] = tf.function(body, autograph=False).get_concrete_function(*specs)
+        calls = self._calls.get(key, 0)
+        if calls < Explainer.EAGER_CALLS:
+            self._calls[key] = calls + 1
+            return run_eagerly(body)
+        # Token-id inputs keep their integer dtype.
+        specs = [tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype)) for a in batch.inputs]
+        self._functions[key] = tf.function(body, autograph=False).get_concrete_function(*specs)
+        self.trace_count += 1
         return self._functions[key]
 
 

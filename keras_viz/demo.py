@@ -70,7 +70,7 @@ LEARNING_RATE = 1e-2
 DISPLAY_SCALE = 4  # 32x32 digits are drawn as 128x128 pictures
 
 TRAINING_RUN = "keras_viz_training"
-"""Run written by the keras-viz callbacks during training (one step per epoch)."""
+"""Run written by the keras-viz callbacks during training (one step per logged epoch)."""
 
 GRID_TAG = "comparison/methods"
 """Tag of the labelled grid that compares the methods (one row per digit)."""
@@ -193,8 +193,9 @@ def demo_callbacks(
     The keras-viz callbacks write the run :data:`TRAINING_RUN`: explanations of the fixed
     digits (Saliency, guided backprop, Grad-CAM and CAM sharing one forward pass), the
     filters of every layer, feature maps, and training health (dead ReLUs, histograms,
-    the block diagram of the model), once per epoch. ``options`` (e.g. ``freq=5``) go to
-    every keras-viz callback.
+    the block diagram of the model), with the callbacks' default schedule (the first and the
+    last epoch, and the epochs in between their time budget allows). ``options`` (e.g.
+    ``freq=1``) go to every keras-viz callback.
     """
     common = {"log_dir": log_dir, "run": TRAINING_RUN, **options}
     return [

@@ -73,9 +73,9 @@ class TokenSupport:
             _check_ids(plan.tokens, batch.inputs)
         return plan
 
-    def _explain_batch(self, batch: Batch, plan: Plan):
+    def _explain_batch(self, batch: Batch, plan: Plan, *predicted: Any):
         if plan.tokens is None:
-            return super()._explain_batch(batch, plan)
+            return super()._explain_batch(batch, plan, *predicted)
         if isinstance(self, SinglePassExplainer):
             return self._token_single_pass(batch, plan)
         return self._token_sampled(batch, plan)

@@ -108,7 +108,7 @@ def token_plan(
 
     Args:
         model: the model.
-        info: the probe of the model on the first sample of ``samples``.
+        info: a probe of the model on inputs of the signature of ``samples``.
         samples: one batch of the flat inputs (only the first sample is used).
         embedding_layer: a layer reference (name, path, index, object) whose output is
             explained instead of the automatically found embedding.
@@ -117,7 +117,8 @@ def token_plan(
         ValueError: a token input has no embedding layer, or ``embedding_layer`` is not
             called, does not produce a ``(N, T, D)`` tensor, or is ambiguous.
     """
-    probes = [tf.constant(a[:1]) for a in samples]
+    # The inputs the (possibly shared, cached) probe ran on; the layers it recorded read those.
+    probes = list(info.sample_inputs)
     leaf_calls = [c for c in info.calls if not isinstance(c.layer, keras.Model)]
     by_input: dict[int, list[LayerCall]] = {
         i: [c for c in leaf_calls if isinstance(c.layer, keras.layers.Embedding) and _consumes(c, p)]
