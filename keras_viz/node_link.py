@@ -91,7 +91,7 @@ def dense_chain(model: keras.Model) -> DenseChain:
             f"Dense layers. Use keras_viz.architecture.model_diagram(model) for a block diagram."
         )
     sample = None
-    if architecture._keras_function(model) is None:  # no static graph: probe it
+    if architecture.drawing._keras_function(model) is None:  # no static graph: probe it
         if not dense[0].built:
             raise ValueError(f"`model` {model.name!r} is not built; call it on a batch first.")
         sample = np.zeros((1, int(dense[0].kernel.shape[0])), np.float32)

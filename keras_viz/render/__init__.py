@@ -33,7 +33,7 @@ from keras_viz.render.attention import (
     patch_attention_overlay,
     token_heatmap,
 )
-from keras_viz.render.core import (
+from keras_viz.render.colour import (
     available_colormaps,
     colormap,
     grid,

@@ -26,7 +26,7 @@ from numpy.typing import ArrayLike
 from PIL import Image, ImageDraw
 
 from keras_viz.render._text import FontChain, font_chain
-from keras_viz.render.core import (
+from keras_viz.render.colour import (
     _apply_colormap,
     _check_alpha,
     _check_colormap_name,
@@ -343,7 +343,7 @@ def patch_attention_overlay(
     Returns:
         uint8 ``(H, W, 3)``.
     """
-    from keras_viz.render.core import to_uint8_image
+    from keras_viz.render.colour import to_uint8_image
 
     values = _finite_float_array(weights, "weights").reshape(-1)
     prefix = _check_size(prefix_tokens, "prefix_tokens", 0)

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from PIL import Image, ImageDraw
 
-from keras_viz.render.core import (
+from keras_viz.render.colour import (
     _check_colormap_name,
     _check_positive_int,
     _default_font,

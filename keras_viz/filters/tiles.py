@@ -102,7 +102,7 @@ def _check_positive_int(value: int, name: str) -> int:
 
 def _kernel_array(kernel: ArrayLike, name: str = "kernel") -> np.ndarray:
     """Returns ``kernel`` as a non-empty, finite float64 array."""
-    return render.core._finite_float_array(kernel, name)
+    return render.colour._finite_float_array(kernel, name)
 
 
 def _check_layout(layout: str) -> str:
