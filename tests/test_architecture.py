@@ -15,7 +15,6 @@ import pytest
 from keras import layers
 
 from keras_viz import architecture
-from keras_viz.architecture import drawing
 from keras_viz.architecture import (
     Graph,
     GraphNode,
@@ -24,6 +23,7 @@ from keras_viz.architecture import (
     model_graph,
     render_graph,
 )
+from keras_viz.architecture import drawing
 from tests.conftest import IMAGE, nested_model, sequential_model, subclassed_model
 
 
