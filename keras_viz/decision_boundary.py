@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from keras_viz._model import check_backend, check_model, declared_inputs
 from keras_viz.activations import FeatureMaps
-from keras_viz.render.core import colormap
+from keras_viz.render.colour import colormap
 
 __all__ = ["DecisionBoundary", "Plane", "data_extent", "plane_grid", "to_probabilities"]
 

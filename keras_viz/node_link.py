@@ -21,6 +21,7 @@ import numpy as np
 
 from keras_viz import architecture
 from keras_viz._model import check_model, find_layer, iter_layers
+from keras_viz.architecture.graph import keras_function
 from keras_viz.render.node_link import node_link
 
 __all__ = ["DenseChain", "dense_chain", "node_link_diagram"]
@@ -91,7 +92,7 @@ def dense_chain(model: keras.Model) -> DenseChain:
             f"Dense layers. Use keras_viz.architecture.model_diagram(model) for a block diagram."
         )
     sample = None
-    if architecture._keras_function(model) is None:  # no static graph: probe it
+    if keras_function(model) is None:  # no static graph: probe it
         if not dense[0].built:
             raise ValueError(f"`model` {model.name!r} is not built; call it on a batch first.")
         sample = np.zeros((1, int(dense[0].kernel.shape[0])), np.float32)

@@ -23,6 +23,7 @@ from keras_viz.architecture import (
     model_graph,
     render_graph,
 )
+from keras_viz.architecture import drawing
 from tests.conftest import IMAGE, nested_model, sequential_model, subclassed_model
 
 
@@ -255,7 +256,7 @@ def test_rendered_box_holds_dark_text():
     graph = Graph("one", (_node("dense_layer"),), (), 0, 0)
     picture = render_graph(graph)
     assert picture.dtype == np.uint8 and picture.ndim == 3 and picture.shape[2] == 3
-    fill = np.all(picture == architecture._LAYER_FILL, axis=-1)
+    fill = np.all(picture == drawing._LAYER_FILL, axis=-1)
     rows, cols = np.nonzero(fill)
     box = picture[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     assert _dark(box).sum() > 50  # three lines of text inside the box
@@ -266,7 +267,7 @@ def test_rendered_box_holds_dark_text():
 def test_rendered_model_shows_every_kind_of_box():
     picture = model_diagram(nested_model())
     fills = ("_INPUT_FILL", "_NESTED_FILL", "_OUTPUT_FILL", "_LAYER_FILL")
-    for colour in (getattr(architecture, name) for name in fills):
+    for colour in (getattr(drawing, name) for name in fills):
         assert np.all(picture == colour, axis=-1).sum() > 500
     assert 0.001 < _dark(picture).mean() < 0.2  # text and lines, mostly background
 

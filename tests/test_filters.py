@@ -20,6 +20,7 @@ from keras_viz.filters import (
     filter_grid,
     undrawable_layers,
 )
+from keras_viz.filters.layers import _flattened_input_shape, _layer_tilesets
 
 PAD = 2  # render.grid's default padding.
 
@@ -283,9 +284,9 @@ def test_dense_input_shape_not_found_behind_weighted_layers_or_in_subclassed_mod
     model = keras.Sequential(
         [keras.Input((6, 6, 1)), layers.Conv2D(2, 3), layers.Flatten(), layers.Dense(2, name="d")]
     )
-    assert filters._flattened_input_shape(model.get_layer("d")) is None
-    assert filters._flattened_input_shape(model_zoo["subclassed"].head) is None
-    assert filters._flattened_input_shape(_flatten_dense_model().get_layer("dense")) == (4, 4, 1)
+    assert _flattened_input_shape(model.get_layer("d")) is None
+    assert _flattened_input_shape(model_zoo["subclassed"].head) is None
+    assert _flattened_input_shape(_flatten_dense_model().get_layer("dense")) == (4, 4, 1)
 
 
 def test_dense_input_shape_can_be_given_explicitly_for_subclassed_models():
@@ -313,7 +314,7 @@ def test_dense_input_shape_is_found_inside_a_nested_model():
     inner = keras.Sequential([keras.Input((4, 4, 1)), layers.Flatten(), layers.Dense(2, name="d")], name="inner")
     inputs = keras.Input((4, 4, 1))
     outer = keras.Model(inputs, inner(inputs))
-    assert filters._flattened_input_shape(inner.get_layer("d")) == (4, 4, 1)
+    assert _flattened_input_shape(inner.get_layer("d")) == (4, 4, 1)
     picture = filter_grid(outer, "inner/d", scale=1, labels=False)
     assert picture.shape == (4 + 2 * PAD, 2 * 4 + 3 * PAD, 3)
 
@@ -357,7 +358,7 @@ def test_separable_conv_draws_depthwise_and_pointwise_kernels():
     depthwise, pointwise = layer.get_weights()[:2]
     pointwise[0, 0] = [[1.0, 0.0, 0.0, -1.0], [0.0, 0.5, 0.0, 0.0]]  # (in=2, out=4)
     layer.set_weights([depthwise, pointwise, layer.get_weights()[2]])
-    tilesets = filters._layer_tilesets(layer, max_filters=64, max_channels=8, input_shape=None)
+    tilesets = _layer_tilesets(layer, max_filters=64, max_channels=8, input_shape=None)
     assert tilesets[0].labels == ["c0", "c1"]
     assert tilesets[1].labels == ["pointwise filters x channels: 4 x 2"]
     np.testing.assert_allclose(tilesets[1].tiles[0], _expected(pointwise[0, 0].T, 1.0), atol=1e-6)

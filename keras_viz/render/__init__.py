@@ -5,8 +5,11 @@ that TensorBoard, files or notebooks can show. Everything here is a pure
 function over NumPy arrays (Pillow is used only for resizing and drawing text),
 so the package never imports TensorFlow.
 
-The core functions live in :mod:`keras_viz.render.core`; each larger picture family has
-its own module here, re-exported below, so ``kv.render.<function>`` reaches them all.
+The core functions live in three modules: :mod:`keras_viz.render.colour` (normalisation
+and colour maps), :mod:`keras_viz.render.images` (model inputs to RGB, heatmaps and
+overlays) and :mod:`keras_viz.render.grids` (labelled grids, Pillow images). Each larger
+picture family has its own module here too; all are re-exported below, so
+``kv.render.<function>`` reaches them all.
 
 Conventions used throughout:
 
@@ -33,18 +36,9 @@ from keras_viz.render.attention import (
     patch_attention_overlay,
     token_heatmap,
 )
-from keras_viz.render.core import (
-    available_colormaps,
-    colormap,
-    grid,
-    heatmap_to_rgb,
-    normalize,
-    normalize_batch,
-    overlay,
-    sequence_strip,
-    to_pil,
-    to_uint8_image,
-)
+from keras_viz.render.colour import available_colormaps, colormap, normalize, normalize_batch
+from keras_viz.render.grids import grid, to_pil
+from keras_viz.render.images import heatmap_to_rgb, overlay, sequence_strip, to_uint8_image
 from keras_viz.render.decision_boundary import class_colours, decision_picture, mix_class_colours
 from keras_viz.render.node_link import edge_style, node_link
 from keras_viz.render.quality import cascade_chart, line_chart, table_image

@@ -26,16 +26,10 @@ from numpy.typing import ArrayLike
 from PIL import Image, ImageDraw
 
 from keras_viz.render._text import FontChain, font_chain
-from keras_viz.render.core import (
-    _apply_colormap,
-    _check_alpha,
-    _check_colormap_name,
-    _DIVERGING,
-    _finite_float_array,
-    grid,
-    heatmap_to_rgb,
-    overlay,
-)
+from keras_viz.render._checks import _finite_float_array
+from keras_viz.render.colour import _apply_colormap, _check_colormap_name, _DIVERGING
+from keras_viz.render.grids import grid
+from keras_viz.render.images import _check_alpha, heatmap_to_rgb, overlay
 
 __all__ = [
     "alignment_matrix",
@@ -343,7 +337,7 @@ def patch_attention_overlay(
     Returns:
         uint8 ``(H, W, 3)``.
     """
-    from keras_viz.render.core import to_uint8_image
+    from keras_viz.render.images import to_uint8_image
 
     values = _finite_float_array(weights, "weights").reshape(-1)
     prefix = _check_size(prefix_tokens, "prefix_tokens", 0)

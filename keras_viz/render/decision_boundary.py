@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from PIL import Image, ImageDraw
 
-from keras_viz.render.core import _check_positive_int, _finite_float_array
+from keras_viz.render._checks import _check_positive_int, _finite_float_array
 
 __all__ = ["class_colours", "decision_picture", "mix_class_colours"]
 

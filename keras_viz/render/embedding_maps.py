@@ -14,7 +14,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from PIL import Image, ImageDraw
 
-from keras_viz.render.core import _default_font, grid, to_uint8_image
+from keras_viz.render.grids import _default_font, grid
+from keras_viz.render.images import to_uint8_image
 
 __all__ = ["CATEGORICAL", "neighbor_rows", "scatter", "thumbnail_map"]
 

@@ -6,7 +6,7 @@ networks (a few layers of a few dozen units), which is why wider layers show the
 ``max_units`` neurons and say how many more there are.
 
 Edges are coloured by the sign of the weight (red positive, blue negative, as the
-diverging colour maps of :mod:`keras_viz.render.core`) and drawn thicker and darker the
+diverging colour maps of :mod:`keras_viz.render.colour`) and drawn thicker and darker the
 larger its magnitude, weak ones first so strong ones stay on top; nodes are filled by
 their bias on the same scale, or show a small picture each (the TensorFlow-Playground
 view: what each neuron computes over the input plane).
@@ -20,13 +20,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 from PIL import Image, ImageDraw
 
-from keras_viz.render.core import (
-    _check_colormap_name,
-    _check_positive_int,
-    _default_font,
-    _finite_float_array,
-    colormap,
-)
+from keras_viz.render._checks import _check_positive_int, _finite_float_array
+from keras_viz.render.colour import _check_colormap_name, colormap
+from keras_viz.render.grids import _default_font
 
 __all__ = ["edge_style", "node_link"]
 

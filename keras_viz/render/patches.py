@@ -12,7 +12,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from PIL import Image, ImageDraw
 
-from keras_viz.render.core import _default_font, grid, overlay, to_uint8_image
+from keras_viz.render.grids import _default_font, grid
+from keras_viz.render.images import overlay, to_uint8_image
 
 __all__ = ["dissection_table", "dissection_units", "top_patches", "top_patches_sheet"]
 
