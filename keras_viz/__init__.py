@@ -30,6 +30,7 @@ _SUBMODULES: frozenset[str] = frozenset(
         "filters",
         "health",
         "node_link",
+        "optvis",
         "render",
         "tensorboard",
     }
@@ -86,6 +87,7 @@ if TYPE_CHECKING:  # what static type checkers and IDEs see
         filters,
         health,
         node_link,
+        optvis,
         render,
         tensorboard,
     )
