@@ -28,6 +28,8 @@ COMMANDS: tuple[str, ...] = (
     "demo",
     "explain",
     "diagram",
+    "visualize",
+    "dream",
 )
 """Sub-command modules of this package, in ``--help`` order."""
 

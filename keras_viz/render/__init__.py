@@ -40,8 +40,10 @@ from keras_viz.render.core import (
 )
 from keras_viz.render.decision_boundary import class_colours, decision_picture, mix_class_colours
 from keras_viz.render.node_link import edge_style, node_link
+from keras_viz.render.optvis import adversarial_figure, optvis_grid, perturbation_picture
 
 __all__ = [
+    "adversarial_figure",
     "available_colormaps",
     "class_colours",
     "colormap",
@@ -53,7 +55,9 @@ __all__ = [
     "node_link",
     "normalize",
     "normalize_batch",
+    "optvis_grid",
     "overlay",
+    "perturbation_picture",
     "sequence_strip",
     "to_pil",
     "to_uint8_image",
