@@ -112,21 +112,25 @@ class Optimization:
                 f"The regularizer(s) {', '.join(r.name for r in self.projections)} change the image "
                 f"directly and need param='pixel' or 'fourier', not {self.param!r}."
             )
-        self.info = self._probe()
+        self.info, failure = self._probe()
         self.reader = ObjectiveReader(self.model, self.objective, self.info)
+        if failure is not None and self.reader.need_output:
+            raise failure
         self._function = None
 
     def _probe(self):
+        """A probe at the optimised size; else, for layers read before a head that only takes
+        the declared size (Flatten -> Dense), a probe at the declared size and the error."""
         height, width, channels = self.shape
         with relaxed_input_shape(self.model, self.relax):
             try:
-                return probe(self.model, height, width, channels)
-            except ValueError:
+                return probe(self.model, height, width, channels), None
+            except ValueError as error:
                 if not self.relax:
                     raise
-        # The head may only take the declared size (Flatten -> Dense); check the layers there.
+                failure = error
         declared = self.model.inputs[0].shape
-        return probe(self.model, int(declared[1]), int(declared[2]), channels)
+        return probe(self.model, int(declared[1]), int(declared[2]), channels), failure
 
     # -- the compiled loop -------------------------------------------------------
 
@@ -220,9 +224,18 @@ class Optimization:
 
         spec = tf.TensorSpec(self.param.init(0, self.replicas[:1]).shape[1:], tf.float32)
         spec = tf.TensorSpec((self.batch, *spec.shape), tf.float32)
-        self._function = tf.function(loop, autograph=False, reduce_retracing=True).get_concrete_function(
-            spec, spec, spec, tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int64)
-        )
+        scalar = tf.TensorSpec([], tf.int32)
+        try:
+            self._function = tf.function(loop, autograph=False).get_concrete_function(
+                spec, spec, spec, scalar, scalar, tf.TensorSpec([], tf.int64)
+            )
+        except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
+            if "does not depend on the input" in str(error):
+                raise
+            raise ValueError(
+                f"Model {self.model.name!r} could not be run on images of shape (N, "
+                f"{', '.join(str(s) for s in self.shape)}) for {self.objective.name}: {error}"
+            ) from error
         return self._function
 
     # -- running -------------------------------------------------------------------

@@ -589,10 +589,10 @@ def _check_indices(index: Any, argument: str = "index") -> tuple[tuple[int, ...]
             array = np.asarray(list(index) if isinstance(index, range) else index)
         except (TypeError, ValueError) as error:
             raise TypeError(f"`{argument}` must be an int or a sequence of ints; received {index!r}") from error
+        if array.ndim == 1 and array.size == 0:
+            raise ValueError(f"`{argument}` is an empty sequence; give at least one index.")
         if array.ndim != 1 or array.dtype == bool or array.dtype.kind not in "iu":
             raise TypeError(f"`{argument}` must be an int or a sequence of ints; received {index!r}")
-        if array.size == 0:
-            raise ValueError(f"`{argument}` is an empty sequence; give at least one index.")
         values, scalar = tuple(int(i) for i in array), False
     negative = [i for i in values if i < 0]
     if negative:
