@@ -253,16 +253,18 @@ class Neuron(_Units):
 class ClassScore(_Units):
     probability: bool = False
     output: Any = None
+    log: bool = False
+
+    @property
+    def _kind(self) -> str:
+        head = "" if self.output is None else f"{self.output}/"
+        return head + ("logprob" if self.log else "prob" if self.probability else "class")
 
     def _unit_label(self, index: int) -> str:
-        kind = "prob" if self.probability else "class"
-        head = "" if self.output is None else f"{self.output}/"
-        return f"{head}{kind}:{index}"
+        return f"{self._kind}:{index}"
 
     def _unit_label_many(self) -> str:
-        kind = "prob" if self.probability else "class"
-        head = "" if self.output is None else f"{self.output}/"
-        return f"{head}{kind}:[{_format_indices(self.indices)}]"
+        return f"{self._kind}:[{_format_indices(self.indices)}]"
 
     def check_classes(self, classes: int | None, where: str) -> None:
         if classes is None:
@@ -275,11 +277,13 @@ class ClassScore(_Units):
     def values(self, tensor, members):
         from keras_viz._model import logits_of
 
-        if self.probability:
-            logits = logits_of(tensor)
+        logits = logits_of(tensor)
+        if self.log:  # from the logits: exact where the softmax underflows
+            scores = tf.nn.log_softmax(tf.cast(logits, tf.float32))
+        elif self.probability:
             scores = tensor if logits is not tensor else tf.nn.softmax(tf.cast(tensor, tf.float32))
         else:
-            scores = logits_of(tensor)
+            scores = logits
         return _pick(tf.cast(scores, tf.float32), self.indices, members)
 
 
@@ -685,19 +689,28 @@ def direction(layer: LayerRef, vector: Any) -> Objective:
     return _objective(Direction(_check_layer(layer), _read_only(np.atleast_2d(array)), scalar))
 
 
-def class_score(index: int | Sequence[int], probability: bool = False, output: str | int | None = None) -> Objective:
+def class_score(
+    index: int | Sequence[int], probability: bool = False, output: str | int | None = None, *, log: bool = False
+) -> Objective:
     """A class score: the logit before a final softmax/sigmoid (Simonyan et al. 2014).
 
     Args:
         index: class index, or a sequence of them (one image per class).
-        probability: score the softmax probability instead of the logit. Maximising a
-            probability can also lower the other classes, which makes worse pictures.
+        probability: score the softmax probability instead of the logit (the model's
+            output when it ends with a softmax). A logit can grow while other classes
+            grow more; the probability makes the image win its class, which small models
+            need for images classified as the class.
         output: output name or index of a multi-output model.
+        log: with ``probability=True``, the log-probability (log-softmax of the logits):
+            the same optimum, but its gradient does not vanish when the class starts
+            improbable (the probability's does, and the image never moves).
     """
     indices, scalar = _check_indices(index)
     if output is not None and (isinstance(output, bool) or not isinstance(output, (str, int, np.integer))):
         raise TypeError(f"`output` must be an output name, index or None; received {output!r}")
-    return _objective(ClassScore(None, indices, scalar, bool(probability), output))
+    if log and not probability:
+        raise ValueError("`log`=True applies to probabilities: pass probability=True as well.")
+    return _objective(ClassScore(None, indices, scalar, bool(probability), output, bool(log)))
 
 
 def diversity(layer: LayerRef) -> Objective:

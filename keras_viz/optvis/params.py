@@ -96,7 +96,8 @@ def reference_scale(reference: np.ndarray, height: int, width: int, like: np.nda
     Used instead of ``1/f^decay``: the optimised images then get the frequency content of
     the data (upsampled digits are smooth; photographs are close to ``1/f``). The images are
     resized to ``(height, width)``, their mean over the set is removed, and the amplitude is
-    averaged over images and channels; a floor of 1/1000 of the peak keeps every frequency
+    averaged over images and channels. The constant term gets the largest amplitude, so the
+    mean brightness stays free, and a floor of 1/1000 of the peak keeps every frequency
     learnable.
     """
     images = reference
@@ -104,6 +105,9 @@ def reference_scale(reference: np.ndarray, height: int, width: int, like: np.nda
         images = tf.image.resize(images, (height, width), antialias=True).numpy()
     centred = images - images.mean(axis=(0, 1, 2), keepdims=True)
     amplitude = np.abs(np.fft.rfft2(centred, axes=(1, 2))).mean(axis=(0, 3))
+    amplitude[0, 0] = 0.0
+    # The mean brightness must stay free (one reference image has no DC left at all).
+    amplitude[0, 0] = amplitude.max()
     amplitude = np.maximum(amplitude, 1e-3 * amplitude.max() + 1e-12)
     rms = np.sqrt(np.mean(amplitude**2))
     return (amplitude / rms * np.sqrt(np.mean(like**2))).astype(np.float32)
@@ -262,6 +266,12 @@ class Fourier(Param):
             scale = reference_scale(self.reference, height, width, scale)
         bound._scale = tf.constant(scale)
         bound._mix = self.decorrelate and channels == 3
+        bound._offset = 0.0
+        if self.reference is not None:  # raw 0 is the data's mean colour, not mid-grey
+            low, high = value_range
+            mean = (self.reference.mean(axis=(0, 1, 2)) - low) / (high - low)
+            mean = np.clip(mean, 0.02, 0.98)
+            bound._offset = tf.constant(np.log(mean / (1.0 - mean)).astype(np.float32))
         return bound
 
     def init(self, seed, replicas):
@@ -280,7 +290,7 @@ class Fourier(Param):
         return image
 
     def images_from_raw(self, raw):
-        return squash(raw, self.value_range, "sigmoid")
+        return squash(raw + self._offset, self.value_range, "sigmoid")
 
     def from_raw(self, raw):
         if self._mix:
@@ -290,7 +300,7 @@ class Fourier(Param):
         return tf.stack([tf.math.real(spectrum), tf.math.imag(spectrum)], axis=1)
 
     def encode(self, images):
-        return self.from_raw(unsquash(images, self.value_range, "sigmoid"))
+        return self.from_raw(unsquash(images, self.value_range, "sigmoid") - self._offset)
 
 
 class Generator(Param):
@@ -364,9 +374,10 @@ def fourier(
         colour_covariance: a 3x3 RGB covariance, e.g. :func:`colour_covariance` of your
             training images; None uses ImageNet's (lucid's matrix), or the reference images'.
         init_std: standard deviation of the initial spectrum.
-        reference: real images ``(N, H, W, C)`` (a few hundred training images): their mean
-            amplitude spectrum replaces ``1/f^decay`` and, for RGB, their colour covariance
-            is used. Small models trained on smooth data (upsampled digits) give images with
+        reference: real images ``(N, H, W, C)`` in the value range (a few hundred training
+            images, or one texture): their mean amplitude spectrum replaces ``1/f^decay``, a
+            raw value of 0 is their mean colour and, for RGB, their colour covariance is
+            used. Small models trained on smooth data (upsampled digits) give images with
             the data's smooth strokes instead of the sharp patterns ``1/f`` lets through.
     """
     return Fourier(decay, decorrelate, colour_covariance, init_std, reference)

@@ -30,6 +30,7 @@ from keras_viz.optvis._graph import (
     layer_outputs,
 )
 from keras_viz.optvis.objectives import Objective, feature_match, gram_match
+from keras_viz.optvis.params import fourier
 from keras_viz.optvis.regularizers import total_variation
 
 __all__ = ["style_objective", "style_transfer"]
@@ -68,7 +69,7 @@ def style_transfer(
     size: Any = None,
     value_range: tuple[float, float] = (0, 1),
     seed: int = 0,
-    param: Any = "fourier",
+    param: Any = None,
     transforms: Any = None,
     learning_rate: float = 0.05,
     init: str = "noise",
@@ -92,7 +93,9 @@ def style_transfer(
             content, the content's size is used.
         value_range: the model's input range.
         seed: seed of the initial noise.
-        param: ``"fourier"`` (default), ``"pixel"`` or an optvis parameterisation.
+        param: None (default): the Fourier parameterisation with the style image's spectrum
+            and colours, ``optvis.fourier(reference=style)``; or ``"fourier"``, ``"pixel"``,
+            an optvis parameterisation.
         transforms: random transforms during optimisation (none by default).
         learning_rate: Adam's step size.
         init: ``"noise"`` (default) or ``"content"`` (start from the content image).
@@ -136,6 +139,8 @@ def style_transfer(
     objective = style_objective(
         model, content_batch, style_batch, content_layer, style_layers, content_weight, style_weight
     )
+    if param is None:
+        param = fourier(reference=style_batch)
     optimization = Optimization(
         model,
         objective,

@@ -44,7 +44,7 @@ def test_an_optimised_channel_beats_every_one_of_500_real_digits(digits, channel
 
 
 def test_class_visualisations_are_classified_as_their_digit(digits, reference):
-    objective = optvis.class_score(range(10), probability=True)
+    objective = optvis.class_score(range(10), probability=True, log=True)
     images = optvis.activation_maximization(digits.model, objective, steps=96, param=reference)
     predicted = digits.model.predict(images, verbose=0).argmax(axis=1)
     np.testing.assert_array_equal(predicted, np.arange(10))

@@ -64,6 +64,11 @@ def test_class_score_is_the_logit_and_probability_the_softmax(model):
     np.testing.assert_allclose(
         optvis.score(model, optvis.class_score([3, 1], probability=True), X), softmax[:, [3, 1]], rtol=1e-5, atol=1e-6
     )
+    np.testing.assert_allclose(
+        optvis.score(model, optvis.class_score(2, probability=True, log=True), X), np.log(softmax[:, [2]]), rtol=1e-5
+    )
+    with pytest.raises(ValueError, match="probability=True"):
+        optvis.class_score(2, log=True)
 
 
 def test_feature_match_gram_match_and_diversity_equal_numpy(model):
