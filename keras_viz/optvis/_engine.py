@@ -7,7 +7,7 @@ objective's layers read during its forward pass, subtracts the penalties, takes 
 gradient and makes an Adam update (Kingma & Ba 2015, as lucid), then applies the
 projection regularizers that are due.
 
-Determinism: every random number is drawn with stateless ops keyed by ``(seed, step)``
+Determinism: every random number is drawn with stateless ops keyed by the seed, the step
 and the image's *replica* index (its position among the images of the same member), so
 the same seed gives the same images, the global random state is never touched, and a
 batch of K members gives the images K separate runs give.
@@ -104,6 +104,7 @@ class Optimization:
         self.replicas = np.tile(np.arange(per_member, dtype=np.int32), members)
         self.param = params_lib.resolve_param(param).bind(height, width, channels, self.value_range)
         self.transform = transforms_lib.resolve_transforms(transforms, height, width)
+        self._draws = max(1, self.transform.total_draws)
         self.regularizers = regularizers_lib.resolve_regularizers(regularizers)
         self.penalties = [r for r in self.regularizers if r.penalty is not None and r.weight > 0]
         self.projections = [r for r in self.regularizers if r.project is not None]
@@ -134,7 +135,7 @@ class Optimization:
 
     # -- the compiled loop -------------------------------------------------------
 
-    def _step(self, params, m, v, step, seed, members, replicas):
+    def _step(self, params, m, v, step, seed, members, replicas, transform_plan):
         low, high = self.value_range
         middle = (low + high) / 2.0
         want_contribution = any(r.needs_contribution for r in self.projections)
@@ -145,12 +146,7 @@ class Optimization:
                 images = self.param.images_from_raw(raw)
             else:
                 raw, images = None, self.param.images(params)
-            seen = images
-            draws = self.transform.total_draws
-            if self.transform.steps:
-                count = int(self.replicas.max()) + 1
-                u = tf.random.stateless_uniform([count, max(draws, 1)], seed=tf.stack([seed, tf.cast(step, tf.int64)]))
-                seen = transforms_lib.apply(self.transform, images, tf.gather(u, replicas), middle)
+            seen = transforms_lib.execute(transform_plan, images, middle)
             values = self.reader(seen, members, relax=self.relax)
             total = values
             if self.penalties:
@@ -210,11 +206,23 @@ class Optimization:
         members = tf.constant(self.members)
         replicas = tf.constant(self.replicas)
 
-        def loop(params, m, v, start, count, seed):
+        height, width, _ = self.shape
+
+        def loop(params, m, v, start, count, seed, draws):
             history = tf.TensorArray(tf.float32, size=count, element_shape=[self.batch])
+            # Every step's transform matrices at once: a few ops per run, not per step.
+            u = tf.reshape(tf.gather(draws, replicas, axis=1), [-1, draws.shape[-1]])
+            plan = [
+                (kind, tf.reshape(value, [count, self.batch, -1]) if kind == "resample"
+                 else (value[0], tf.reshape(value[1], [count, self.batch, -1])))
+                for kind, value in transforms_lib.plan(self.transform, u, height, width)
+            ]
 
             def body(i, params, m, v, history):
-                params, m, v, values = self._step(params, m, v, start + i, seed, members, replicas)
+                step_plan = [
+                    (kind, value[i] if kind == "resample" else (value[0], value[1][i])) for kind, value in plan
+                ]
+                params, m, v, values = self._step(params, m, v, start + i, seed, members, replicas, step_plan)
                 return i + 1, params, m, v, history.write(i, values)
 
             _, params, m, v, history = tf.while_loop(
@@ -225,9 +233,10 @@ class Optimization:
         spec = tf.TensorSpec(self.param.init(0, self.replicas[:1]).shape[1:], tf.float32)
         spec = tf.TensorSpec((self.batch, *spec.shape), tf.float32)
         scalar = tf.TensorSpec([], tf.int32)
+        draws = tf.TensorSpec([None, int(self.replicas.max()) + 1, self._draws], tf.float32)
         try:
             self._function = tf.function(loop, autograph=False).get_concrete_function(
-                spec, spec, spec, scalar, scalar, tf.TensorSpec([], tf.int64)
+                spec, spec, spec, scalar, scalar, tf.TensorSpec([], tf.int64), draws
             )
         except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
             if "does not depend on the input" in str(error):
@@ -271,13 +280,17 @@ class Optimization:
         params = self.initial(seed, init)
         m = tf.zeros_like(params)
         v = tf.zeros_like(params)
+        # The transforms' random numbers: (step, replica), whatever the batch and the chunks.
+        replicas = int(self.replicas.max()) + 1
+        draws = tf.random.stateless_uniform([steps, replicas, self._draws], seed=tf.constant([seed, 15485863], tf.int64))
         chunk = steps if not progress else max(1, math.ceil(steps / 32))
         bar = keras.utils.Progbar(steps, stateful_metrics=["objective"]) if progress else None
         history = []
         for start in range(0, steps, chunk):
             count = min(chunk, steps - start)
             params, m, v, values = function(
-                params, m, v, tf.constant(start, tf.int32), tf.constant(count, tf.int32), tf.constant(seed, tf.int64)
+                params, m, v, tf.constant(start, tf.int32), tf.constant(count, tf.int32), tf.constant(seed, tf.int64),
+                draws[start : start + count],
             )
             history.append(values.numpy())
             if bar is not None:

@@ -266,7 +266,7 @@ class Fourier(Param):
             scale = reference_scale(self.reference, height, width, scale)
         bound._scale = tf.constant(scale)
         bound._mix = self.decorrelate and channels == 3
-        bound._offset = 0.0
+        bound._offset = None
         if self.reference is not None:  # raw 0 is the data's mean colour, not mid-grey
             low, high = value_range
             mean = (self.reference.mean(axis=(0, 1, 2)) - low) / (high - low)
@@ -279,7 +279,9 @@ class Fourier(Param):
         return replica_normal(seed, replicas, shape, self.init_std)
 
     def _decorrelated(self, params):
-        spectrum = tf.complex(params[:, 0], params[:, 1]) * tf.cast(self._scale, tf.complex64)
+        # Real products, then one complex tensor: slicing and complex products have slow gradients.
+        real, imag = tf.unstack(params, axis=1)
+        spectrum = tf.complex(real * self._scale, imag * self._scale)
         image = tf.signal.irfft2d(spectrum, fft_length=[self.height, self.width])  # (B, C, H, W)
         return tf.transpose(image, [0, 2, 3, 1]) / 4.0  # lucid's scale: a gentle start
 
@@ -290,17 +292,17 @@ class Fourier(Param):
         return image
 
     def images_from_raw(self, raw):
-        return squash(raw + self._offset, self.value_range, "sigmoid")
+        return squash(raw + self._offset if self._offset is not None else raw, self.value_range, "sigmoid")
 
     def from_raw(self, raw):
         if self._mix:
             raw = tf.einsum("bhwd,cd->bhwc", raw, np.linalg.inv(self.colour_sqrt).astype(np.float32))
         spectrum = tf.signal.rfft2d(tf.transpose(raw * 4.0, [0, 3, 1, 2]), fft_length=[self.height, self.width])
-        spectrum = spectrum / tf.cast(self._scale, tf.complex64)
-        return tf.stack([tf.math.real(spectrum), tf.math.imag(spectrum)], axis=1)
+        return tf.stack([tf.math.real(spectrum) / self._scale, tf.math.imag(spectrum) / self._scale], axis=1)
 
     def encode(self, images):
-        return self.from_raw(unsquash(images, self.value_range, "sigmoid") - self._offset)
+        raw = unsquash(images, self.value_range, "sigmoid")
+        return self.from_raw(raw - self._offset if self._offset is not None else raw)
 
 
 class Generator(Param):

@@ -29,9 +29,11 @@ __all__ = [
     "Transform",
     "apply",
     "blur",
+    "execute",
     "compose",
     "jitter",
     "pad",
+    "plan",
     "resolve_transforms",
     "rotate",
     "scale",
@@ -92,7 +94,10 @@ def _diagonal(sx: tf.Tensor, sy: tf.Tensor) -> tf.Tensor:
 
 def resample(images: tf.Tensor, matrices: tf.Tensor, fill_value: float) -> tf.Tensor:
     """Bilinear resampling of each image by its output->input matrix, constant fill outside."""
-    flat = tf.reshape(matrices, [-1, 9])[:, :8]
+    return _projective(images, tf.reshape(matrices, [-1, 9])[:, :8], fill_value)
+
+
+def _projective(images: tf.Tensor, flat: tf.Tensor, fill_value: float) -> tf.Tensor:
     height, width = images.shape[1], images.shape[2]
     shape = tf.shape(images)[1:3] if height is None or width is None else tf.constant([height, width])
     return tf.raw_ops.ImageProjectiveTransformV3(
@@ -259,9 +264,16 @@ def resolve_transforms(transforms: Any, height: int, width: int, argument: str =
     raise TypeError(f"`{argument}` must be 'standard', None, a transform or a list of them; received {transforms!r:.80}")
 
 
-def apply(transform: Transform, images: tf.Tensor, u: tf.Tensor, fill_value: float) -> tf.Tensor:
-    """Applies a (composed) transform with the per-image random numbers ``u (B, total_draws)``."""
-    height, width = images.shape[1], images.shape[2]
+def plan(transform: Transform, u: tf.Tensor, height: int, width: int) -> list[tuple[str, Any]]:
+    """The work of a (composed) transform given its random numbers, ahead of the images.
+
+    Consecutive geometric transforms are multiplied into one matrix. ``u`` is ``(N, total_draws)``
+    for any N (the optimisation plans all the steps of a run at once, N = steps × images).
+
+    Returns:
+        A list of ``("resample", (N, 8) projective transforms)`` and ``("op", (part, (N, draws)))``.
+    """
+    steps: list[tuple[str, Any]] = []
     pending = None
     offset = 0
     for part in transform.steps:
@@ -272,8 +284,25 @@ def apply(transform: Transform, images: tf.Tensor, u: tf.Tensor, fill_value: flo
             pending = matrix if pending is None else tf.matmul(pending, matrix)
             continue
         if pending is not None:
-            images, pending = resample(images, pending, fill_value), None
-        images = part.op(images, draws)
+            steps.append(("resample", tf.reshape(pending, [-1, 9])[:, :8]))
+            pending = None
+        steps.append(("op", (part, draws)))
     if pending is not None:
-        images = resample(images, pending, fill_value)
+        steps.append(("resample", tf.reshape(pending, [-1, 9])[:, :8]))
+    return steps
+
+
+def execute(steps: list[tuple[str, Any]], images: tf.Tensor, fill_value: float) -> tf.Tensor:
+    """Applies a :func:`plan` (its entries for these images) to ``images``."""
+    for kind, value in steps:
+        if kind == "resample":
+            images = _projective(images, value, fill_value)
+        else:
+            part, draws = value
+            images = part.op(images, draws)
     return images
+
+
+def apply(transform: Transform, images: tf.Tensor, u: tf.Tensor, fill_value: float) -> tf.Tensor:
+    """Applies a (composed) transform with the per-image random numbers ``u (B, total_draws)``."""
+    return execute(plan(transform, u, images.shape[1], images.shape[2]), images, fill_value)
