@@ -9,7 +9,15 @@ import tensorflow as tf
 from keras import layers
 
 from keras_viz import optvis
-from tests.conftest import IMAGE, functional_model, multi_input_model, nested_model, subclassed_model
+from tests.conftest import (
+    IMAGE,
+    functional_model,
+    mixed_precision_model,
+    multi_input_model,
+    multi_output_model,
+    nested_model,
+    subclassed_model,
+)
 
 CHANNELS = optvis.channel("block3_relu", range(8))
 
@@ -83,13 +91,19 @@ def test_the_model_and_the_global_random_state_are_untouched(digits):
 
 
 @pytest.mark.parametrize(
-    "build, layer",
-    [(nested_model, "backbone/conv2"), (subclassed_model, "conv2"), (functional_model, "act1")],
+    "build, layer, output",
+    [
+        (nested_model, "backbone/conv2", None),
+        (subclassed_model, "conv2", None),
+        (functional_model, "act1", None),
+        (multi_output_model, "conv1", "cls"),
+        (mixed_precision_model, "conv2", None),
+    ],
 )
-def test_every_model_kind(build, layer):
+def test_every_model_kind(build, layer, output):
     keras.utils.set_random_seed(1)
     model = build()
-    objective = optvis.channel(layer, range(3)) + 0.1 * optvis.class_score(1)
+    objective = optvis.channel(layer, range(3)) + 0.1 * optvis.class_score(1, output=output)
     images, history = optvis.activation_maximization(model, objective, steps=12, return_history=True)
     assert images.shape == (3, *IMAGE) and np.all(np.isfinite(images))
     assert np.all(history[-1] > history[0])

@@ -74,3 +74,23 @@ def test_bad_input(digits, kwargs, error, match):
     arguments.update(kwargs)
     with pytest.raises(error, match=match):
         optvis.adversarial(digits.model, arguments.pop("images"), arguments.pop("labels", None), **arguments)
+
+
+def test_sequence_models_and_multi_output_models():
+    import keras
+
+    from tests.conftest import multi_input_model, multi_output_model, sample_inputs, sequence_model
+
+    keras.utils.set_random_seed(0)
+    sequences = np.clip(sample_inputs("conv1d", n=6), -1, 1)
+    result = optvis.adversarial(sequence_model(), sequences, epsilon=0.2, value_range=(-1, 1), steps=3)
+    assert result.images.shape == sequences.shape and np.abs(result.perturbation).max() <= 0.2 + 1e-6
+    images = sample_inputs("multi_output", n=4)
+    result = optvis.adversarial(multi_output_model(), images, epsilon=0.1, output="cls", steps=2)
+    assert result.predictions.shape == (4,)
+    with pytest.raises(ValueError, match="outputs"):
+        optvis.adversarial(multi_output_model(), images, epsilon=0.1)
+    with pytest.raises(ValueError, match="2 classes"):
+        optvis.adversarial(multi_output_model(), images, epsilon=0.1, output="aux")
+    with pytest.raises(ValueError, match="one input"):
+        optvis.adversarial(multi_input_model(), sample_inputs("multi_input", n=2), epsilon=0.1)
