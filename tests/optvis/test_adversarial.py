@@ -90,7 +90,7 @@ def test_sequence_models_and_multi_output_models():
     assert result.predictions.shape == (4,)
     with pytest.raises(ValueError, match="outputs"):
         optvis.adversarial(multi_output_model(), images, epsilon=0.1)
-    with pytest.raises(ValueError, match="2 classes"):
-        optvis.adversarial(multi_output_model(), images, epsilon=0.1, output="aux")
+    with pytest.raises(ValueError, match="Unknown output"):
+        optvis.adversarial(multi_output_model(), images, epsilon=0.1, output="nope")
     with pytest.raises(ValueError, match="one input"):
         optvis.adversarial(multi_input_model(), sample_inputs("multi_input", n=2), epsilon=0.1)
