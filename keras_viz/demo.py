@@ -303,8 +303,8 @@ def run_demo(
     say(f"  <method>/input, <method>/heatmap, <method>/overlay for {', '.join(DEMO_METHODS)}")
     say(f"  {GRID_TAG}: all methods side by side")
     say(f"Saved the comparison grid to {grid_png}")
-    say(f"Feature visualisation ({optvis_seconds:.1f} s): {', '.join(feature_pictures['tags'])} in the same run, "
-        f"and {', '.join(feature_pictures['pngs'])}")
+    say(f"Feature visualisation ({optvis_seconds:.1f} s): {', '.join(feature_pictures['tags'])} in the run "
+        f"{os.path.join(log_dir, OPTVIS_RUN)}, and {', '.join(feature_pictures['pngs'])}")
     say(f"During training, the keras-viz callbacks wrote explanations, filters, feature maps and "
         f"training health (dead ReLUs, histograms, the model diagram) to the run "
         f"{os.path.join(log_dir, TRAINING_RUN)}")
@@ -339,6 +339,8 @@ def _comparison_grid(
     return render.grid(tiles, labels=names, columns=1 + len(overlays))
 
 
+OPTVIS_RUN = "keras_viz_optvis"
+"""Run of the feature visualisations (beside ``keras_viz``)."""
 OPTVIS_CLASSES_TAG = "optvis/class_visualizations"
 OPTVIS_DREAM_TAG = "optvis/deep_dream"
 
@@ -353,7 +355,7 @@ def log_feature_visualizations(model: keras.Model, x_train: np.ndarray, log_dir:
       convolutions on its brightness (the model sees grey) with its colours put back. It is
       4x larger than the model's input: the model is fully convolutional up to those layers.
 
-    Both go to the run ``keras_viz`` at ``step`` and to PNG files in ``log_dir``.
+    Both go to the run :data:`OPTVIS_RUN` at ``step`` and to PNG files in ``log_dir``.
     """
     from keras_viz import optvis  # imported here: the demo's other steps do not need it
 
@@ -372,7 +374,7 @@ def log_feature_visualizations(model: keras.Model, x_train: np.ndarray, log_dir:
     coloured = np.clip(photo + (dream - grey), 0.0, 1.0)
     dream_sheet = render.optvis_grid(np.stack([photo, coloured]), ["photograph", "DeepDream"], scale=2)
 
-    writer = kv_tensorboard.run_writer(log_dir)
+    writer = kv_tensorboard.run_writer(log_dir, OPTVIS_RUN)
     pngs = []
     try:
         with writer.as_default():
