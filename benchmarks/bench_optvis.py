@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import statistics
@@ -176,12 +177,13 @@ def bench_row(name: str, k: int, repeats: int, use_xplique: bool) -> dict:
         "size": f"{height}x{width}x{channels}",
         "k": k,
         "steps": steps,
+        "repeats": repeats,
         "layer": layer,
         "floor_ms": 1e3 * median["floor"],
         "floor_call_ms": 1e3 * median["floor_call"],
         "ours_ms": 1e3 * median["ours"],
         "ratio": statistics.median(ratios),
-        "ratio_range": (min(ratios), max(ratios)),
+        "ratio_range": [min(ratios), max(ratios)],
         "ratio_call": statistics.median([o / f for o, f in zip(samples["ours"], samples["floor_call"])]),
         "ratio_minmin": min(samples["ours"]) / min(samples["floor"]),
     }
@@ -216,7 +218,7 @@ def report(rows: list[dict], callback: dict | None, args) -> str:
         "",
         f"Measured {datetime.date.today().isoformat()} with `benchmarks/bench_optvis.py` on "
         f"{platform.machine()} ({os.cpu_count()} CPU cores), TensorFlow {tf.__version__}, Keras "
-        f"{keras.__version__}, {args.repeats} repeats per row, machine shared with other jobs.",
+        f"{keras.__version__}, machine shared with other jobs (repeats per row in the table).",
         "",
         "Objective: K channels of one layer (`optvis.channel(layer, range(K))`), one image each, "
         "with the defaults: Fourier parameterisation, standard transforms, Adam. The floor is one "
@@ -229,8 +231,8 @@ def report(rows: list[dict], callback: dict | None, args) -> str:
         "call divided by N, which includes tracing its step, as it does at every call. Speed-up: xplique's "
         "time over ours, per step and per call.",
         "",
-        "| model | image | K | N | floor ms/step | per-call floor ms | keras-viz ms/step | **ratio** (range) | min/min | ratio vs per-call | keras-viz steps/s | xplique ms/step | xplique / floor | xplique steps/s | xplique `optimize` ms/step | keras-viz speed-up (step / call) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | image | K | N | repeats | floor ms/step | per-call floor ms | keras-viz ms/step | **ratio** (range) | min/min | ratio vs per-call | keras-viz steps/s | xplique ms/step | xplique / floor | xplique steps/s | xplique `optimize` ms/step | keras-viz speed-up (step / call) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         xp = ("{:.2f} | {:.2f} | {:.1f} | {:.2f} | {:.2f}× / {:.2f}×".format(
@@ -238,7 +240,7 @@ def report(rows: list[dict], callback: dict | None, args) -> str:
             r["speedup_total"]) if "xplique_ms" in r else "— | — | — | — | —")
         mark = "" if r["ratio"] <= TARGET else " (miss)"
         lines.append(
-            f"| {r['model']} | {r['size']} | {r['k']} | {r['steps']} | {r['floor_ms']:.2f} | {r['floor_call_ms']:.2f} | "
+            f"| {r['model']} | {r['size']} | {r['k']} | {r['steps']} | {r.get('repeats', '?')} | {r['floor_ms']:.2f} | {r['floor_call_ms']:.2f} | "
             f"{r['ours_ms']:.2f} | **{r['ratio']:.2f}**{mark} ({r['ratio_range'][0]:.2f}–{r['ratio_range'][1]:.2f}) | "
             f"{r['ratio_minmin']:.2f} | {r['ratio_call']:.2f} | {1e3 / r['ours_ms']:.1f} | {xp} |"
         )
@@ -263,17 +265,28 @@ def main(argv=None) -> int:
     parser.add_argument("--no-xplique", action="store_true")
     parser.add_argument("--no-callback", action="store_true")
     parser.add_argument("--output")
+    parser.add_argument("--save-json", help="also write the measured rows (and callback) to this JSON file")
+    parser.add_argument("--include", action="append", default=[],
+                        help="rows of an earlier run (--save-json) to report first; keeps each locked run short")
     args = parser.parse_args(argv)
-    rows = []
+    rows, callback = [], None
+    for path in args.include:
+        with open(path) as handle:
+            earlier = json.load(handle)
+        rows += earlier["rows"]
+        callback = earlier.get("callback") or callback
     for name in args.models.split(","):
         for k in (int(v) for v in args.ks.split(",")):
             repeats = args.repeats if name != "resnet50" else max(2, args.repeats // 2)
             row = bench_row(name, k, repeats, not args.no_xplique)
             rows.append(row)
             print({key: (round(v, 3) if isinstance(v, float) else v) for key, v in row.items()}, flush=True)
-    callback = None if args.no_callback else bench_callback(args.repeats)
-    if callback:
+    if not args.no_callback:
+        callback = bench_callback(args.repeats)
         print("callback", callback, flush=True)
+    if args.save_json:
+        with open(args.save_json, "w") as handle:
+            json.dump({"rows": rows, "callback": callback}, handle)
     text = report(rows, callback, args)
     print(text)
     if args.output:

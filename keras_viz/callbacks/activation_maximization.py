@@ -37,7 +37,7 @@ class ActivationMaximizationCallback(VizCallback):
         log_dir: the ``log_dir`` of ``keras.callbacks.TensorBoard``.
         steps: optimisation steps per logging step. The default (128) costs about 0.4 s per
             logged epoch for 10 class images of the demo model on 2 CPU cores, plus about
-            1 s once for compiling (README, "Feature visualisation").
+            0.5 s once for compiling (benchmarks/OPTVIS.md).
         size: ``(height, width)``; None takes the model's input size.
         param: ``"fourier"`` (default), ``"pixel"``, a generator model, or
             ``optvis.fourier(reference=x_train[:256])`` (the data's spectrum: smoother
