@@ -50,6 +50,8 @@ def test_dreams_on_large_images_of_a_model_with_a_dense_head():
     dream = optvis.deep_dream(model, image, "conv", octaves=2, steps=2)
     assert dream.shape == image.shape
     assert model(np.zeros((1, 12, 12, 3))).shape == (1, 2)  # the model still works as before
+    with pytest.raises(ValueError, match="incompatible"):  # and its input check is back
+        model(image[None])
 
 
 @pytest.mark.parametrize(
