@@ -296,9 +296,14 @@ def timed(function: Callable[[], Any]) -> tuple[float, Any]:
 def measure(case: Case, repeats: int, warmup: int, min_seconds: float) -> Result:
     """Interleaves floor and method after ``warmup`` calls of each.
 
+    The explainer's first ``EAGER_CALLS`` calls run without a graph, so it gets that many
+    more untimed calls: what is timed is its traced graph, as in a long run.
+
     Runs ``repeats`` pairs, and more while the row has taken less than ``min_seconds``
     (cheap rows get many repeats, so their medians are stable on a busy machine).
     """
+    for _ in range(getattr(case.explainer, "EAGER_CALLS", 0)):  # eager calls before the graph is traced
+        case.run_method()
     for _ in range(warmup):
         case.run_method()
         case.run_floor()

@@ -60,3 +60,58 @@ def digits_model(fast: bool, size: int = 32, seed: int = 0) -> tuple[Any, tuple,
     model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x_train, y_train, epochs=epochs, batch_size=32, verbose=0)
     return model, (x_train, y_train), (x_test, y_test)
+
+
+@functools.lru_cache(maxsize=4)
+def shapes_model(fast: bool, watermark: float = 0.0, size: int = 32, seed: int = 0) -> tuple[Any, Any]:
+    """The demo CNN trained on RGB shapes (``make_shapes``): ``(model, training data)``.
+
+    ``watermark=1`` trains on shapes that all carry their class's corner tab (the confound).
+    Cached per process like :func:`digits_model`.
+    """
+    import keras
+
+    from keras_viz import datasets
+    from keras_viz.demo import build_demo_model
+
+    keras.utils.set_random_seed(seed)
+    count, epochs = (300, 2) if fast else ((1500, 8) if watermark == 0 else (600, 5))
+    data = datasets.make_shapes(count, size=size, seed=seed + 1, watermark=watermark)
+    model = build_demo_model((size, size, 3), len(data.class_names))
+    steps = epochs * -(-count // 32)
+    model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(5e-3, steps)),
+                  "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(data.images, data.labels, epochs=epochs, batch_size=32, verbose=0)
+    return model, data
+
+
+def explainer_zoo(fast: bool) -> dict[str, Any]:
+    """Every attribution method, by its tag name, as ``model -> explainer`` factories.
+
+    ``fast`` uses few samples/steps for SmoothGrad and Integrated Gradients.
+    """
+    import keras_viz as kv
+
+    samples = 4 if fast else 32
+    return {
+        "saliency": kv.Saliency,
+        "deconvnet": kv.Deconvnet,
+        "guided_backprop": kv.GuidedBackprop,
+        "gradient_input": kv.GradientInput,
+        "smoothgrad": functools.partial(kv.SmoothGrad, samples=samples),
+        "integrated_gradients": functools.partial(kv.IntegratedGradients, steps=samples),
+        "cam": kv.CAM,
+        "grad_cam": kv.GradCAM,
+        "grad_cam_plus_plus": kv.GradCAMPlusPlus,
+        "guided_grad_cam": kv.GuidedGradCAM,
+        "occlusion": functools.partial(kv.Occlusion, patch_size=4, stride=2, batch_size=256),
+    }
+
+
+def write_text(text: str, out: str, name: str) -> str:
+    """Writes ``out/name`` (a Markdown report, a CSV) and prints the path."""
+    path = os.path.join(out, name)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    print(f"wrote {path}")
+    return path

@@ -136,6 +136,8 @@ class Inputs:
         spec = self._spec(index)
         if spec is not None:
             self._check_shape(array.shape, spec, name)
+        if spec is not None and is_integer_dtype(spec[2]):
+            return _token_ids(array, name, spec[2])
         array = array.astype(np.float32, copy=False)
         finite = np.isfinite(array)
         if not finite.all():
@@ -156,11 +158,10 @@ class Inputs:
 
     def _check_shape(self, shape: tuple, spec: tuple[str, tuple, str], name: str) -> None:
         _, expected, dtype = spec
-        if not ("float" in dtype or dtype.startswith("bfloat")):
+        if not ("float" in dtype or dtype.startswith("bfloat") or is_integer_dtype(dtype)):
             raise TypeError(
-                f"The model input for `{name}` has dtype {dtype}: gradients and occlusion "
-                f"need a floating-point input. For token inputs, explain with respect to an "
-                f"embedding layer's output instead."
+                f"The model input for `{name}` has dtype {dtype}: keras-viz reads floating-point "
+                f"inputs and integer token ids."
             )
         if len(shape) != len(expected) or any(
             e is not None and e != s for s, e in zip(shape[1:], expected[1:])
@@ -219,6 +220,23 @@ class Inputs:
             if not tf.is_tensor(first):  # (x_structure, y)
                 return first, element[1]
         return element, None
+
+
+def is_integer_dtype(dtype: Any) -> bool:
+    """True for integer dtypes (token-id inputs), given as a name or a dtype object."""
+    name = str(getattr(dtype, "name", dtype))
+    return name.startswith(("int", "uint"))
+
+
+def _token_ids(array: np.ndarray, name: str, dtype: str) -> np.ndarray:
+    """Token ids for an integer model input: whole numbers, kept as integers."""
+    if array.dtype.kind == "f":
+        if not np.all(np.isfinite(array)) or not np.all(array == np.round(array)):
+            raise ValueError(
+                f"`{name}` feeds a model input of dtype {dtype} (token ids) but holds values "
+                f"that are not whole numbers."
+            )
+    return array.astype(np.int64 if dtype.endswith("64") else np.int32, copy=False)
 
 
 def _flat(x: Any) -> list[Any]:

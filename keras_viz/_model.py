@@ -17,6 +17,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import functools
+import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -179,21 +182,30 @@ OutputHook = Callable[[keras.layers.Layer, Any, tuple, dict], Any]
 
 
 @contextlib.contextmanager
-def intercept(layers: Sequence[keras.layers.Layer], hook: OutputHook) -> Iterator[None]:
+def intercept(
+    layers: Sequence[keras.layers.Layer], hook: OutputHook, *, method: str = "call"
+) -> Iterator[None]:
     """Routes every call of ``layers`` through ``hook(layer, outputs, args, kwargs)``.
 
     The hook returns the outputs to hand on (usually unchanged). Used to record a
-    layer's output during the model's own forward pass; later features can use it to
-    replace one.
+    layer's output during the model's own forward pass, or to replace it.
+
+    Args:
+        layers: the layers to route.
+        hook: called after each call with the layer, what it returned, and the
+            arguments it was called with.
+        method: the method routed: ``"call"`` (default), or an internal method the
+            layer's ``call`` invokes through ``self`` (attention capture routes
+            ``MultiHeadAttention._compute_attention``).
     """
     with contextlib.ExitStack() as stack:
         for layer in dict.fromkeys(layers):  # unique, in order
-            stack.enter_context(patched_attribute(layer, "call", _hooked_call(layer, hook)))
+            stack.enter_context(patched_attribute(layer, method, _hooked_call(layer, hook, method)))
         yield
 
 
-def _hooked_call(layer: keras.layers.Layer, hook: OutputHook) -> Callable[..., Any]:
-    original = layer.call
+def _hooked_call(layer: keras.layers.Layer, hook: OutputHook, method: str = "call") -> Callable[..., Any]:
+    original = getattr(layer, method)
 
     def call(*args, **kwargs):
         return hook(layer, original(*args, **kwargs), args, kwargs)
@@ -214,6 +226,7 @@ class LayerRecorder:
     def __init__(self, layers: Sequence[keras.layers.Layer]):
         self.layers = list(dict.fromkeys(layers))
         self._outputs: dict[int, list[Any]] = {}
+        self.tap: "LogitsTap | None" = None  # the logits of the same pass, when run eagerly
 
     def _hook(self, layer, outputs, args, kwargs):
         self._outputs.setdefault(id(layer), []).append(outputs)
@@ -297,6 +310,79 @@ def logits_of(tensor: tf.Tensor) -> tf.Tensor:
     return tensor
 
 
+@dataclasses.dataclass(frozen=True)
+class LogitsSource:
+    """Where the pre-softmax/sigmoid scores of one model output are, found without a graph.
+
+    :func:`logits_of` reads them off a traced graph. A forward pass run eagerly (see
+    ``Explainer.EAGER_CALLS``) has no graph, so the probe locates them by layer:
+    ``kind`` is ``"output"`` (the output is not squashed: it is the score), ``"activation"``
+    (``layer`` applies a softmax/sigmoid activation: run it linear and apply it after)
+    or ``"input"`` (``layer`` is a ``Softmax`` layer: read its input).
+    """
+
+    layer: keras.layers.Layer | None
+    kind: str
+
+
+def _is_keras_function(function: Any, names: tuple[str, ...]) -> bool:
+    return getattr(function, "__name__", None) in names and str(getattr(function, "__module__", "")).startswith("keras")
+
+
+# Keras layers whose call ends with ``self.activation(...)`` (an LSTM's ``activation``, say,
+# is applied inside its cell, not to its output).
+_ACTIVATION_LAST = (
+    keras.layers.Dense,
+    keras.layers.EinsumDense,
+    keras.layers.Activation,
+    keras.layers.Conv1D,
+    keras.layers.Conv2D,
+    keras.layers.Conv3D,
+    keras.layers.Conv1DTranspose,
+    keras.layers.Conv2DTranspose,
+    keras.layers.Conv3DTranspose,
+    keras.layers.SeparableConv1D,
+    keras.layers.SeparableConv2D,
+    keras.layers.DepthwiseConv1D,
+    keras.layers.DepthwiseConv2D,
+)
+
+
+class LogitsTap:
+    """Captures the scores of a :class:`LogitsSource` during one eager forward pass."""
+
+    def __init__(self, source: LogitsSource):
+        self.source = source
+        self.logits: Any = None
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator["LogitsTap"]:
+        layer = self.source.layer
+        if layer is None:
+            yield self
+            return
+        if self.source.kind == "input":
+
+            def read_input(_, outputs, args, kwargs):
+                self.logits = args[0]
+                return outputs
+
+            with intercept([layer], read_input):
+                yield self
+            return
+        activation = layer.activation
+
+        def squash_after(_, outputs, args, kwargs):
+            self.logits = outputs  # the layer ran with a linear activation
+            return activation(outputs)
+
+        with patched_attribute(layer, "activation", keras.activations.linear), intercept([layer], squash_after):
+            yield self
+
+    def of(self, output: Any) -> Any:
+        return output if self.source.layer is None else self.logits
+
+
 @dataclasses.dataclass
 class LayerCall:
     """One layer call seen while probing the model."""
@@ -322,7 +408,9 @@ class ModelInfo:
     """
 
     def __init__(self, model: keras.Model, sample: Any):
-        self.model = model
+        # held weakly: shared probes are cached per model (shared_model_info), and a probe
+        # that held its model would keep it, and the cache entry, alive for good
+        self._model = weakref.ref(model)
         paths = {id(layer): path for path, layer in iter_layers(model)}
         layers = [layer for _, layer in iter_layers(model)]
         self.calls: list[LayerCall] = []
@@ -344,9 +432,61 @@ class ModelInfo:
             layers = [layer for _, layer in iter_layers(model)]
         with intercept(layers, hook):
             outputs = model(sample, training=False)
+        # The probe's own inputs: a cached probe serves later batches, so what it recorded
+        # is matched against these, not against the samples of a later call.
+        self.sample_inputs = [t for t in tf.nest.flatten(sample)]
         self.outputs_structure = outputs
         self.outputs = tf.nest.flatten(outputs)
         self.output_names = output_names(model, outputs)
+
+    @property
+    def model(self) -> keras.Model:
+        return self._model()
+
+    @functools.cached_property
+    def activation_size(self) -> int:
+        """Elements of every leaf layer output for one sample (the probe's batch of one)."""
+        return int(
+            sum(
+                int(np.prod(t.shape))
+                for call in self.calls
+                if not is_container(call.layer)
+                for t in call.outputs
+                if t.shape.rank is not None and None not in t.shape
+            )
+        )
+
+    def logits_source(self, index: int) -> LogitsSource | None:
+        """Where output ``index``'s pre-softmax scores are (:class:`LogitsSource`), if certain.
+
+        Only Keras' own layers whose call ends with their ``activation`` attribute (Dense,
+        convolutions, Activation) and ``Softmax`` layers are trusted; anything else (a
+        ``Lambda``, an LSTM, a subclassed ``call`` that applies ``tf.nn.softmax`` itself, a
+        layer called twice) gives None, and explainers then always trace a graph, where
+        :func:`logits_of` sees the ops.
+        """
+        output = self.outputs[index]
+        producers = [c for c in self.calls if not is_container(c.layer) and any(t is output for t in c.outputs)]
+        if len(producers) != 1:
+            return None
+        call = producers[0]
+        layer = call.layer
+        if (
+            len(self.calls_of(layer)) != 1
+            or not type(layer).__module__.startswith("keras.")
+            or isinstance(layer, keras.layers.Lambda)
+        ):
+            return None
+        if isinstance(layer, keras.layers.Softmax):
+            return LogitsSource(layer, "input") if len(call.inputs) == 1 else None
+        if not isinstance(layer, _ACTIVATION_LAST):
+            return None
+        activation = getattr(layer, "activation", None)
+        if _is_keras_function(activation, ("softmax", "sigmoid")):
+            return LogitsSource(layer, "activation")
+        if activation is not None and str(getattr(activation, "__module__", "")).startswith("keras"):
+            return LogitsSource(None, "output")
+        return None
 
     # -- outputs ---------------------------------------------------------------
 
@@ -456,6 +596,35 @@ class ModelInfo:
                 return False
             frontier = nxt
         return False
+
+
+_PROBES: "weakref.WeakKeyDictionary[keras.Model, dict[tuple, ModelInfo]]" = weakref.WeakKeyDictionary()
+_PROBES_LOCK = threading.Lock()
+
+
+def shared_model_info(model: keras.Model, signature: tuple, make_sample: Callable[[], Any]) -> ModelInfo:
+    """The :class:`ModelInfo` of ``model`` for inputs of ``signature``, probed once.
+
+    Every explainer, view and callback of a model asks here, so a model is probed once
+    per input signature however many of them run (the probe is an eager forward pass
+    with every layer's ``call`` wrapped). ``signature`` describes one sample (shapes and
+    dtypes without the batch axis); ``make_sample`` builds that sample when a probe is
+    needed. The cache holds the model weakly and is keyed by the model's layers too, so
+    a model that gains layers is probed again. A ``ModelInfo`` records structure (calls,
+    shapes, data flow), which training does not change.
+    """
+    key = (signature, tuple(id(layer) for _, layer in iter_layers(model)))
+    with _PROBES_LOCK:
+        infos = _PROBES.setdefault(model, {})
+        info = infos.get(key)
+    if info is None:
+        info = ModelInfo(model, make_sample())
+        with _PROBES_LOCK:
+            infos = _PROBES.setdefault(model, {})
+            if len(infos) >= 16:  # a bounded cache: input signatures of one model are few
+                infos.pop(next(iter(infos)))
+            info = infos.setdefault(key, info)
+    return info
 
 
 def _internal_layers(model: keras.Model) -> set[int]:

@@ -8,7 +8,7 @@ forward pass (see :mod:`keras_viz._model`), so nested and subclassed models work
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import keras
@@ -16,7 +16,8 @@ import numpy as np
 import tensorflow as tf
 
 from keras_viz import render
-from keras_viz._inputs import Inputs, pack
+from keras_viz._inputs import Batch, Inputs, pack
+from keras_viz.explainers.base import Explainer, run_eagerly
 from keras_viz._model import (
     LayerRecorder,
     ModelInfo,
@@ -24,6 +25,7 @@ from keras_viz._model import (
     check_model,
     find_layer,
     layer_path,
+    shared_model_info,
     single_tensor,
 )
 
@@ -38,7 +40,7 @@ def spatial_layers(model: keras.Model, sample: Any, *, limit: int | None = None)
         sample: one batch of inputs, used to probe the model once.
         limit: keep at most this many, evenly spaced, always including the last one.
     """
-    info = ModelInfo(model, sample)
+    info = _probe(model, sample)
     seen: dict[int, tuple[str, bool]] = {}
     for call in info.calls:
         shape = call.output_shape
@@ -51,6 +53,18 @@ def spatial_layers(model: keras.Model, sample: Any, *, limit: int | None = None)
         picks = np.linspace(0, len(paths) - 1, limit).round().astype(int)
         paths = [paths[i] for i in sorted(set(picks))]
     return paths
+
+
+def _probe(model: keras.Model, sample: Any) -> ModelInfo:
+    """The model's shared probe (:func:`keras_viz._model.shared_model_info`) for ``sample``'s signature."""
+    flat = [np.asarray(a) for a in tf.nest.flatten(sample)]
+    kind = ("dict", tuple(sorted(map(str, sample)))) if isinstance(sample, dict) else (
+        ("list", len(flat)) if isinstance(sample, (list, tuple)) else "single"
+    )
+    signature = (kind, tuple((a.shape[1:], a.dtype.str) for a in flat))
+    return shared_model_info(
+        model, signature, lambda: tf.nest.map_structure(lambda a: tf.constant(np.asarray(a)[:1]), sample)
+    )
 
 
 _CONVOLUTIONS = (
@@ -72,46 +86,93 @@ class FeatureMaps:
         model: any Keras model on the TensorFlow backend.
         layers: layer names, ``/``-paths, indices or objects.
         batch_size: samples per forward pass.
+        transform: optional function applied, inside the compiled graph, to each
+            layer's float32 output; it may return a tensor or a tuple/list of tensors.
+            Dataset views use it to reduce a layer to what they keep (per-channel
+            maxima, pooled codes) before anything leaves the graph.
 
     Example:
         >>> maps = kv.FeatureMaps(model, ["conv1", "backbone/conv5"])(images)
         >>> maps["conv1"].shape   # (N, H, W, C)
     """
 
-    def __init__(self, model: keras.Model, layers: Sequence[Any], *, batch_size: int = 32):
+    def __init__(
+        self,
+        model: keras.Model,
+        layers: Sequence[Any],
+        *,
+        batch_size: int = 32,
+        transform: Callable[[tf.Tensor], Any] | None = None,
+    ):
         check_backend()
         self.model = check_model(model)
         if isinstance(layers, (str, int)) or not isinstance(layers, Sequence) or not layers:
             raise ValueError(f"`layers` must be a non-empty list of layers; received {layers!r}")
         self.layers = [find_layer(model, layer, argument="layers") for layer in layers]
         self.names = [layer if isinstance(layer, str) else layer_path(model, l) for layer, l in zip(layers, self.layers)]
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive int; received {batch_size!r}")
+        if transform is not None and not callable(transform):
+            raise TypeError(f"`transform` must be a function of a tensor or None; received {transform!r}")
         self.batch_size = int(batch_size)
+        self.transform = transform
         self._functions: dict[tuple, Any] = {}
+        self._calls: dict[tuple, int] = {}
+        self.trace_count = 0
 
-    def __call__(self, inputs: Any) -> dict[str, np.ndarray]:
-        data = Inputs(inputs, self.model)
-        parts: list[list[np.ndarray]] = []
+    def __call__(self, inputs: Any) -> dict[str, Any]:
+        parts: list[list[Any]] = [values for _, values in self._stream(inputs)]
+        return {
+            name: tf.nest.map_structure(lambda *chunks: np.concatenate(chunks, axis=0), *chunks)
+            for name, chunks in zip(self.names, zip(*parts))
+        }
+
+    def stream(self, inputs: Any, argument: str = "inputs") -> Iterator[tuple[Batch, dict[str, Any]]]:
+        """Yields ``(batch, {name: values})`` one batch at a time (bounded memory).
+
+        ``inputs`` may be arrays or a ``tf.data.Dataset`` of any length; nothing is kept
+        between batches. ``batch.inputs`` are the (validated) input arrays of the batch and
+        ``batch.offset`` the index of its first sample in the stream. With ``transform``,
+        the values are what it returned (NumPy arrays in the same structure).
+        """
+        for batch, values in self._stream(inputs, argument):
+            yield batch, dict(zip(self.names, values))
+
+    def _stream(self, inputs: Any, argument: str = "inputs") -> Iterator[tuple[Batch, list[Any]]]:
+        data = Inputs(inputs, self.model, argument=argument)
         for batch in data.batches(self.batch_size):
             function = self._function(batch, data.structure)
-            parts.append([t.numpy() for t in function(*batch.inputs)])
-        return {name: np.concatenate(chunks, axis=0) for name, chunks in zip(self.names, zip(*parts))}
+            outputs = function(*batch.inputs)
+            yield batch, tf.nest.map_structure(lambda t: t.numpy(), list(outputs))
 
     def _function(self, batch, structure):
-        key = tuple(a.shape[1:] for a in batch.inputs)
-        if key not in self._functions:
-            count = len(batch.inputs)
+        """The forward pass for this input signature: eager for its first calls, then traced
+        (as :attr:`keras_viz.Explainer.EAGER_CALLS` explains)."""
+        key = tuple((a.shape[1:], a.dtype.str) for a in batch.inputs)
+        if key in self._functions:
+            return self._functions[key]
+        count = len(batch.inputs)
 
-            def body(*inputs):
-                recorder = LayerRecorder(self.layers)
-                with recorder.active():
-                    self.model(pack(structure, list(inputs[:count])), training=False)
-                return [
-                    tf.cast(single_tensor(recorder.output(layer), f"Layer {layer.name!r}"), tf.float32)
-                    for layer in self.layers
-                ]
+        def body(*inputs):
+            recorder = LayerRecorder(self.layers)
+            with recorder.active():
+                self.model(pack(structure, list(inputs[:count])), training=False)
+            outputs = [
+                tf.cast(single_tensor(recorder.output(layer), f"Layer {layer.name!r}"), tf.float32)
+                for layer in self.layers
+            ]
+            if self.transform is not None:
+                outputs = [self.transform(output) for output in outputs]
+            return outputs
 
-            specs = [tf.TensorSpec((None, *a.shape[1:]), tf.float32) for a in batch.inputs]
-            self._functions[key] = tf.function(body, autograph=False).get_concrete_function(*specs)
+        calls = self._calls.get(key, 0)
+        if calls < Explainer.EAGER_CALLS:
+            self._calls[key] = calls + 1
+            return run_eagerly(body)
+        # Token-id inputs keep their integer dtype.
+        specs = [tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype)) for a in batch.inputs]
+        self._functions[key] = tf.function(body, autograph=False).get_concrete_function(*specs)
+        self.trace_count += 1
         return self._functions[key]
 
 

@@ -8,7 +8,9 @@ Everything here comes from files that ship with scikit-learn or is generated fro
   noisy background, with the exact ground-truth mask of the object. The class can only be read
   from the outline: colours, background and object size are drawn independently of the class, so a
   model that classifies them must look at the object, and tests can measure whether an explanation
-  map points at it (for example the fraction of heatmap energy inside the mask).
+  map points at it (for example the fraction of heatmap energy inside the mask). With
+  ``watermark=p`` a class-specific corner tab is added to a fraction ``p`` of the images: a
+  *confound* with its own ground-truth mask (``ShapesData.watermark_masks``).
 * :func:`load_sample_photos` -- scikit-learn's two sample photographs (``china``, ``flower``).
 
 All images are ``float32`` in ``[0, 1]``, channels last. Only NumPy, scikit-learn and Pillow are used.
@@ -58,6 +60,19 @@ _MIN_PIXEL_CONTRAST = 0.25
 _COLOUR_CANDIDATES = 64
 _MAX_PLACEMENT_TRIES = 100
 
+
+# Watermark (the confound of make_shapes): a square tab in a corner chosen by the label, in a colour
+# chosen by the label. Corners in label order: top-left, top-right, bottom-left, bottom-right,
+# then again (a fifth class differs from the first by its colour only).
+_WATERMARK_SIDE_RATIO = 0.1  # side of the tab / image size (at least 2 px)
+_WATERMARK_CORNERS = ((0, 0), (0, 1), (1, 0), (1, 1))  # (bottom?, right?)
+_WATERMARK_COLOURS = (
+    (1.0, 0.1, 0.1),
+    (0.1, 0.9, 0.1),
+    (0.1, 0.3, 1.0),
+    (1.0, 0.9, 0.1),
+    (0.9, 0.1, 0.9),
+)
 
 # ----------------------------------------------------------------------------------------------
 # Validation helpers
@@ -225,12 +240,20 @@ class ShapesData:
         labels: ``int64`` array ``(n,)``; ``labels[i]`` indexes ``class_names``.
         masks: ``bool`` array ``(n, size, size)``; ``True`` exactly on the pixels of the shape.
         class_names: The shape kind of each label, in label order.
+        watermark_masks: ``bool`` array ``(n, size, size)``; ``True`` on the pixels of the
+            class-specific watermark (``make_shapes(..., watermark=p)``), all ``False`` for
+            images without one. Defaults to no watermark anywhere.
     """
 
     images: npt.NDArray[np.float32]
     labels: npt.NDArray[np.int64]
     masks: npt.NDArray[np.bool_]
     class_names: tuple[str, ...]
+    watermark_masks: npt.NDArray[np.bool_] = None  # type: ignore[assignment]  # filled in below
+
+    def __post_init__(self) -> None:
+        if self.watermark_masks is None:  # frozen: set the default through object.__setattr__
+            object.__setattr__(self, "watermark_masks", np.zeros_like(self.masks, dtype=bool))
 
     def __len__(self) -> int:
         """Number of images."""
@@ -244,6 +267,7 @@ def make_shapes(
     seed: int = 0,
     classes: Sequence[str] = ("circle", "square", "triangle"),
     noise: float = 0.1,
+    watermark: float = 0.0,
 ) -> ShapesData:
     """Generate RGB images of one coloured shape on a textured background, with exact masks.
 
@@ -257,6 +281,19 @@ def make_shapes(
 
     Colours, background and size are independent of the class: only the outline tells the class.
 
+    **Watermark (a confound).** With ``watermark=p`` each image independently, with probability
+    ``p``, also carries a small class-specific mark: a square tab (side ``max(2, round(size/10))``
+    pixels) in the image corner of its label (label 0 top-left, 1 top-right, 2 bottom-left,
+    3 bottom-right, 4 top-left again) and in a saturated colour of its label, drawn before the
+    noise. ``ShapesData.watermark_masks`` says where; the tab hides any part of the shape under
+    it, and those pixels leave ``masks``. With ``p = 1`` the mark alone predicts the label, as the
+    cloudy sky predicted the tank: a model trained on such data can learn the mark instead of the
+    shape. Train on ``watermark=1`` and test on ``watermark=0`` (clean) data to expose it, or ask
+    an explanation method whether it points at ``watermark_masks`` -- a ready benchmark for your
+    own explanation methods. The mark is drawn from its own random stream, so for the same
+    ``seed`` everything else (shapes, colours, backgrounds, noise, labels) is identical for
+    every ``p``, and ``watermark=0`` gives exactly the data of earlier versions.
+
     Args:
         n: Number of images, an int >= 1.
         size: Height and width in pixels, an int >= 16.
@@ -265,15 +302,18 @@ def make_shapes(
             (``"circle"``, ``"square"``, ``"triangle"``, ``"cross"``, ``"ring"``) without repeats.
             A ring's hole shows the background and is not part of its mask.
         noise: Standard deviation of the per-pixel noise, a finite number >= 0.
+        watermark: Probability ``p`` in ``[0, 1]`` that an image carries its class's watermark
+            (see above). Defaults to 0 (no watermark).
 
     Returns:
         A :class:`ShapesData` with ``images`` ``(n, size, size, 3)`` ``float32``, ``labels``
         ``(n,)`` ``int64`` balanced across classes (counts differ by at most one, order shuffled),
-        ``masks`` ``(n, size, size)`` ``bool`` and ``class_names`` equal to ``tuple(classes)``.
+        ``masks`` ``(n, size, size)`` ``bool``, ``class_names`` equal to ``tuple(classes)`` and
+        ``watermark_masks`` ``(n, size, size)`` ``bool``.
 
     Raises:
-        ValueError: If ``n``, ``size`` or ``noise`` is out of range, or ``classes`` is empty,
-            repeats a kind or names an unsupported kind.
+        ValueError: If ``n``, ``size``, ``noise`` or ``watermark`` is out of range, or
+            ``classes`` is empty, repeats a kind or names an unsupported kind.
 
     Example:
         >>> data = make_shapes(6, size=32, classes=("circle", "triangle"))
@@ -287,20 +327,64 @@ def make_shapes(
         not math.isfinite(noise) or noise < 0
     ):
         raise ValueError(f"`noise` must be a finite number >= 0. Received: noise={noise!r}.")
+    marked = _watermarked(watermark, n, seed)
 
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n) % len(class_names)).astype(np.int64)
     images = np.empty((n, size, size, 3), dtype=np.float32)
     masks = np.empty((n, size, size), dtype=bool)
+    watermark_masks = np.zeros((n, size, size), dtype=bool)
     for index, label in enumerate(labels):
         background = _textured_background(rng, size)
         mask = _random_shape_mask(rng, class_names[label], size)
         colour = _contrasting_colour(rng, background[mask])
         image = np.where(mask[..., np.newaxis], colour, background)
+        if marked[index]:  # no draw from `rng` here: the rest of the data stays the same
+            tab = _watermark_mask(int(label), size)
+            image = np.where(tab[..., np.newaxis], _WATERMARK_COLOURS[label], image)
+            mask = mask & ~tab
+            watermark_masks[index] = tab
         image = image + rng.normal(0.0, float(noise), image.shape)
         images[index] = np.clip(image, 0.0, 1.0)
         masks[index] = mask
-    return ShapesData(images=images, labels=labels, masks=masks, class_names=class_names)
+    return ShapesData(
+        images=images,
+        labels=labels,
+        masks=masks,
+        class_names=class_names,
+        watermark_masks=watermark_masks,
+    )
+
+
+def _watermarked(watermark: float, n: int, seed: int | None) -> npt.NDArray[np.bool_]:
+    """Which of ``n`` images carry the watermark, drawn from a stream of their own.
+
+    The stream is a child of ``seed``'s ``SeedSequence``, independent of the one that draws the
+    images, so the images are the same for every ``watermark`` (and nothing is drawn for 0 or 1).
+    """
+    valid = isinstance(watermark, (int, float, np.integer, np.floating)) and not isinstance(
+        watermark, (bool, np.bool_)
+    )
+    if not valid or not 0.0 <= float(watermark) <= 1.0:  # also refuses NaN
+        raise ValueError(
+            f"`watermark` must be a probability in [0, 1]. Received: watermark={watermark!r}."
+        )
+    probability = float(watermark)
+    if probability in (0.0, 1.0):
+        return np.full(n, probability == 1.0)
+    child = np.random.SeedSequence(seed).spawn(1)[0]
+    return np.random.default_rng(child).random(n) < probability
+
+
+def _watermark_mask(label: int, size: int) -> npt.NDArray[np.bool_]:
+    """The ``(size, size)`` mask of the watermark tab of ``label`` (see :func:`make_shapes`)."""
+    side = max(2, int(round(size * _WATERMARK_SIDE_RATIO)))
+    bottom, right = _WATERMARK_CORNERS[label % len(_WATERMARK_CORNERS)]
+    rows = slice(size - side, size) if bottom else slice(0, side)
+    cols = slice(size - side, size) if right else slice(0, side)
+    tab = np.zeros((size, size), dtype=bool)
+    tab[rows, cols] = True
+    return tab
 
 
 def _check_classes(classes: Sequence[str]) -> tuple[str, ...]:

@@ -10,7 +10,13 @@ with scikit-learn (:func:`keras_viz.datasets.load_digits`). In a few seconds on 
    backprop, Integrated Gradients, Grad-CAM, Grad-CAM++, CAM and occlusion) and writes
    the input, heatmap and overlay of each into the sibling run ``keras_viz``, plus one
    labelled grid comparing the methods;
-3. saves that grid as a PNG in ``log_dir`` and prints ``tensorboard --logdir <log_dir>``.
+3. saves that grid as a PNG in ``log_dir``;
+4. exports the codes of the test digits (global average pooling) with their labels,
+   predictions and thumbnails to the Embedding Projector (run ``keras_viz_projector``) and
+   logs the top-9 patches of 8 channels of ``block2_conv`` (run ``keras_viz_views``);
+5. trains a tiny Transformer to reverse letter sequences with an ``AttentionCallback``
+   (run ``keras_viz_attention``) and saves its alignment (:func:`run_attention_demo`);
+6. prints ``tensorboard --logdir <log_dir>``.
 """
 
 from __future__ import annotations
@@ -42,12 +48,18 @@ from keras_viz.explainers import (
 )
 
 __all__ = [
+    "ATTENTION_FILENAME",
+    "ATTENTION_RUN",
     "DEMO_METHODS",
     "GRID_FILENAME",
     "GRID_TAG",
+    "PATCHES_TAG",
+    "PROJECTOR_RUN",
     "TRAINING_RUN",
+    "VIEWS_RUN",
     "build_demo_model",
     "demo_callbacks",
+    "run_attention_demo",
     "run_demo",
 ]
 
@@ -58,12 +70,25 @@ LEARNING_RATE = 1e-2
 DISPLAY_SCALE = 4  # 32x32 digits are drawn as 128x128 pictures
 
 TRAINING_RUN = "keras_viz_training"
-"""Run written by the keras-viz callbacks during training (one step per epoch)."""
+"""Run written by the keras-viz callbacks during training (one step per logged epoch)."""
 
 GRID_TAG = "comparison/methods"
 """Tag of the labelled grid that compares the methods (one row per digit)."""
 
 GRID_FILENAME = "keras_viz_comparison.png"
+
+PROJECTOR_RUN = "keras_viz_projector"
+"""Run of the demo's Embedding Projector export."""
+
+PROJECTOR_LAYER = "gap"
+"""Layer whose codes of the test digits the demo exports to the Embedding Projector."""
+
+VIEWS_RUN = "keras_viz_views"
+"""Run of the demo's dataset views (the top-patches sheet)."""
+
+PATCHES_LAYER = "block2_conv"
+PATCHES_TAG = "top_patches/block2_conv"
+"""Tag of the top-9 patches of the first channels of :data:`PATCHES_LAYER`."""
 """File name of the comparison grid saved in ``log_dir``."""
 
 # Tag prefix -> (short label for the grid, explainer factory). Order = grid columns.
@@ -168,8 +193,9 @@ def demo_callbacks(
     The keras-viz callbacks write the run :data:`TRAINING_RUN`: explanations of the fixed
     digits (Saliency, guided backprop, Grad-CAM and CAM sharing one forward pass), the
     filters of every layer, feature maps, and training health (dead ReLUs, histograms,
-    the block diagram of the model), once per epoch. ``options`` (e.g. ``freq=5``) go to
-    every keras-viz callback.
+    the block diagram of the model), with the callbacks' default schedule (the first and the
+    last epoch, and the epochs in between their time budget allows). ``options`` (e.g.
+    ``freq=1``) go to every keras-viz callback.
     """
     common = {"log_dir": log_dir, "run": TRAINING_RUN, **options}
     return [
@@ -293,6 +319,7 @@ def run_demo(
         writer.close()
     grid_png = os.path.join(log_dir, GRID_FILENAME)
     render.to_pil(sheet).save(grid_png)
+    projector_run, patch_tag = _dataset_views(model, x_test, y_test, log_dir, step)
     explain_seconds = time.perf_counter() - start
     start = time.perf_counter()
     feature_pictures = log_feature_visualizations(model, x_train, log_dir, step)
@@ -308,6 +335,10 @@ def run_demo(
     say(f"During training, the keras-viz callbacks wrote explanations, filters, feature maps and "
         f"training health (dead ReLUs, histograms, the model diagram) to the run "
         f"{os.path.join(log_dir, TRAINING_RUN)}")
+    say(f"Exported the codes of the {len(x_test)} test digits (layer `{PROJECTOR_LAYER}`) to the "
+        f"Embedding Projector (run {projector_run}) and logged `{patch_tag}` (top-9 patches) to the run "
+        f"{os.path.join(log_dir, VIEWS_RUN)}.")
+    attention = run_attention_demo(log_dir, seed=seed, say=say)
     say(f"Browse it with:\n  {tensorboard_command()} --logdir {shlex.quote(log_dir)}")
     return {
         "accuracy": accuracy,
@@ -316,7 +347,16 @@ def run_demo(
         "training_run_dir": os.path.join(log_dir, TRAINING_RUN),
         "tags": tags,
         "grid_png": grid_png,
-        "seconds": {"train": train_seconds, "explain": explain_seconds, "optvis": optvis_seconds},
+        "seconds": {
+            "train": train_seconds,
+            "explain": explain_seconds,
+            "attention": attention["seconds"],
+            "optvis": optvis_seconds,
+        },
+        "attention": attention,
+        "projector_run_dir": projector_run,
+        "views_run_dir": os.path.join(log_dir, VIEWS_RUN),
+        "views_tags": [patch_tag],
         "optvis_tags": feature_pictures["tags"],
         "optvis_pngs": feature_pictures["pngs"],
     }
@@ -392,3 +432,100 @@ def log_feature_visualizations(model: keras.Model, x_train: np.ndarray, log_dir:
     finally:
         writer.close()
     return {"tags": [OPTVIS_CLASSES_TAG, OPTVIS_DREAM_TAG], "pngs": pngs}
+
+
+def _dataset_views(
+    model: keras.Model, images: np.ndarray, labels: np.ndarray, log_dir: str, step: int
+) -> tuple[str, str]:
+    """Exports the test digits' codes to the projector and logs a top-patches sheet.
+
+    Returns:
+        ``(projector run directory, image tag of the top-patches sheet)``.
+    """
+    from keras_viz.views import embeddings, top_activations
+
+    codes = embeddings(model, images, PROJECTOR_LAYER, batch_size=128)
+    predictions = np.asarray(model.predict(images, batch_size=128, verbose=0)).argmax(axis=-1)
+    # A demo run again into the same log directory exports into a new run (the projector
+    # only notices new runs).
+    taken = os.path.exists(os.path.join(log_dir, PROJECTOR_RUN, "projector_config.pbtxt"))
+    run_dir = kv_tensorboard.export_projector(
+        log_dir,
+        codes,
+        metadata={
+            "label": [int(v) for v in labels],
+            "prediction": [int(v) for v in predictions],
+            "correct": [str(bool(p == t)) for p, t in zip(predictions, labels)],
+        },
+        images=images,
+        run=None if taken else PROJECTOR_RUN,
+        name="digits_gap",
+        description="Global-average-pooled codes of the test digits after training.",
+    )
+    top = top_activations(model, images, PATCHES_LAYER, channels=range(8), k=9, batch_size=128)
+    sheet = render.top_patches_sheet(top.patches, top.values, channels=top.channels, value_range=(0.0, 1.0), scale=4)
+    writer = kv_tensorboard.run_writer(log_dir, VIEWS_RUN)
+    try:
+        with writer.as_default():
+            kv_tensorboard.image_summary(
+                PATCHES_TAG,
+                sheet,
+                step=step,
+                max_outputs=1,
+                description=(
+                    f"For 8 channels of `{PATCHES_LAYER}`, the 9 test digits that activate it most, "
+                    f"cropped to the receptive field ({top.receptive_field.size[0]} px) of the strongest unit."
+                ),
+            )
+    finally:
+        writer.close()
+    return run_dir, PATCHES_TAG
+
+
+# --------------------------------------------------------------------------- attention
+
+ATTENTION_RUN = "keras_viz_attention"
+"""Run written by the AttentionCallback while the demo's tiny Transformer trains."""
+
+ATTENTION_FILENAME = "keras_viz_attention.png"
+"""File name of the demo's alignment picture saved in ``log_dir``."""
+
+
+def run_attention_demo(log_dir: str, *, seed: int = 0, say: Callable[..., None] = print) -> dict[str, Any]:
+    """Trains a tiny Transformer to reverse 8 letters (about 3 s) with an AttentionCallback.
+
+    Writes the run :data:`ATTENTION_RUN` (every head of both attention layers per epoch,
+    the alignment table, per-head entropies) and :data:`ATTENTION_FILENAME`: the
+    cross-attention of 4 held-out sequences, the known alignment outlined in red.
+
+    Returns:
+        ``{"run_dir", "png", "alignment" (share of output positions whose cross-attention
+        argmax is the known source position), "accuracy", "seconds"}``.
+    """
+    from keras_viz import attention_demo
+    from keras_viz.attention import AttentionMaps, fuse_heads
+
+    start = time.perf_counter()
+    held_out, _ = attention_demo.make_reversal_task(256, seed=seed + 1)  # what training holds out
+    letters = [[attention_demo.LETTERS[i] for i in row] for row in held_out[:4]]
+    outputs = [[f"out {t}" for t in range(held_out.shape[1])]] * 4
+    callback = callbacks.AttentionCallback(
+        held_out[:4], tokens=letters, query_tokens={"cross_attention": outputs}, rollout=False,
+        log_dir=log_dir, run=ATTENTION_RUN,
+    )
+    say("Training a tiny Transformer to reverse letter sequences (its attention goes to the run "
+        f"{os.path.join(log_dir, ATTENTION_RUN)})...")
+    model, info = attention_demo.train_reversal_transformer(fast=True, seed=seed, callbacks=[callback])
+    cross = fuse_heads(AttentionMaps(model)(info["source"])["cross_attention"])
+    alignment = float(np.mean(cross.argmax(axis=-1) == info["alignment"]))
+    pictures = [
+        render.alignment_matrix(cross[i], info["tokens"][i], outputs[i], expected=list(info["alignment"]), cell=24)
+        for i in range(4)
+    ]
+    png = os.path.join(log_dir, ATTENTION_FILENAME)
+    render.to_pil(render.grid(pictures, columns=4, padding=8)).save(png)
+    seconds = time.perf_counter() - start
+    say(f"Reversal: {info['accuracy']:.1%} letters right; the cross-attention looks at the right source "
+        f"letter for {alignment:.1%} of output positions ({seconds:.1f} s). Saved {png}")
+    return {"run_dir": os.path.join(log_dir, ATTENTION_RUN), "png": png, "alignment": alignment,
+            "accuracy": info["accuracy"], "seconds": seconds}

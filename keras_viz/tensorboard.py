@@ -37,25 +37,29 @@ This module imports TensorFlow; explainers and :mod:`keras_viz.render` never imp
 from __future__ import annotations
 
 import numbers
-import io
 import os
+import struct
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from PIL import Image
 import tensorflow as tf
 from numpy.typing import ArrayLike
 
 from keras_viz import render
+from keras_viz.projector import export_projector
 
 __all__ = [
     "DEFAULT_RUN",
     "encode_image_tensor",
+    "encode_png",
     "explanation_images",
+    "export_projector",
     "histogram_buckets",
     "histogram_summary",
     "image_summary",
+    "input_pictures",
     "log_explanations",
     "run_writer",
 ]
@@ -190,6 +194,22 @@ def _input_pictures(
     return _upscale(pictures, scale)
 
 
+def input_pictures(
+    images: ArrayLike, *, value_range: tuple[float, float] | None = None, scale: int = 1
+) -> np.ndarray:
+    """Model inputs as the uint8 pictures :func:`log_explanations` shows and overlays.
+
+    Args:
+        images: ``(N, H, W, C)`` with ``C`` in 1, 3, or ``(N, H, W)``.
+        value_range: as in :func:`explanation_images`.
+        scale: as in :func:`explanation_images`.
+
+    Returns:
+        uint8 ``(N, H*scale, W*scale, 3)``.
+    """
+    return _input_pictures(_as_image_batch(images), value_range, _check_scale(scale))
+
+
 # --------------------------------------------------------------------------- #
 # Public helpers
 # --------------------------------------------------------------------------- #
@@ -281,21 +301,45 @@ def image_summary(
 def encode_image_tensor(pictures: np.ndarray) -> np.ndarray:
     """The image plugin's tensor: ``[width, height, png, png, ...]`` as bytes.
 
-    The same layout ``tf.summary.image`` writes, but the PNGs are encoded with Pillow:
-    ``tf.summary.image`` encodes with TensorFlow ops, tens of milliseconds per call
-    in eager mode.
+    The same layout ``tf.summary.image`` writes, but the PNGs are encoded here
+    (:func:`encode_png`): ``tf.summary.image`` encodes with TensorFlow ops, tens of
+    milliseconds per call in eager mode.
     """
     if pictures.dtype != np.uint8:
         pictures = np.round(np.clip(pictures, 0.0, 1.0) * 255.0).astype(np.uint8)
     height, width = pictures.shape[1:3]
     blobs = [str(width).encode(), str(height).encode()]
-    for picture in pictures:
-        buffer = io.BytesIO()
-        channels = picture.shape[-1]
-        mode = {1: "L", 3: "RGB", 4: "RGBA"}[channels]
-        Image.fromarray(picture[..., 0] if channels == 1 else picture, mode).save(buffer, format="PNG", compress_level=1)
-        blobs.append(buffer.getvalue())
+    blobs.extend(encode_png(picture) for picture in pictures)
     return np.array(blobs, dtype=object)
+
+
+_PNG_COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> grey, grey+alpha, RGB, RGBA
+
+
+def encode_png(picture: np.ndarray, level: int = 1) -> bytes:
+    """One uint8 ``(h, w, c)`` picture (c in 1..4) as PNG bytes (PNG spec, ISO/IEC 15948).
+
+    8 bits per channel, no filtering, zlib ``level`` 1: small pictures are mostly
+    overhead, and encoding them directly is several times faster than through
+    Pillow's general encoder (measured in benchmarks/CALLBACKS.md); the bytes decode
+    to the same pixels.
+    """
+    height, width, channels = picture.shape
+    rows = np.zeros((height, width * channels + 1), np.uint8)  # a leading 0 per row: filter "None"
+    rows[:, 1:] = picture.reshape(height, width * channels)
+    header = struct.pack(">IIBBBBB", width, height, 8, _PNG_COLOUR_TYPES[channels], 0, 0, 0)
+    return b"".join(
+        [
+            b"\x89PNG\r\n\x1a\n",
+            _png_chunk(b"IHDR", header),
+            _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), level)),
+            _png_chunk(b"IEND", b""),
+        ]
+    )
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
 def histogram_buckets(values: ArrayLike, bucket_count: int = 30) -> np.ndarray:
@@ -349,6 +393,7 @@ def explanation_images(
     percentile: float = 99.0,
     value_range: tuple[float, float] | None = None,
     scale: int = 1,
+    input_pictures: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Colours attribution maps and blends them over their images.
 
@@ -369,6 +414,8 @@ def explanation_images(
             min-max scales each image (see :func:`keras_viz.render.to_uint8_image`).
         scale: Integer nearest-neighbour upscaling of the pictures (TensorBoard shows
             a 32x32 digit very small). Defaults to 1.
+        input_pictures: ``images`` already drawn with ``value_range`` and ``scale``
+            (:func:`input_pictures`), e.g. fixed inputs a callback draws once.
 
     Returns:
         ``(heatmaps, overlays)``: uint8 arrays ``(N, h*scale, w*scale, 3)`` and
@@ -391,7 +438,7 @@ def explanation_images(
         ]
     )
     # Overlays are blended at display resolution so the upsampled heatmap stays smooth.
-    inputs = _input_pictures(batch, value_range, scale)
+    inputs = _input_pictures(batch, value_range, scale) if input_pictures is None else input_pictures
     overlays = np.stack(
         [
             render.overlay(picture, one, alpha=alpha, colormap=name, percentile=percentile)
@@ -416,6 +463,7 @@ def log_explanations(
     value_range: tuple[float, float] | None = None,
     scale: int = 1,
     with_inputs: bool = True,
+    input_pictures: np.ndarray | None = None,
 ) -> list[str]:
     """Writes the inputs, heatmaps and overlays of one explanation method.
 
@@ -439,6 +487,8 @@ def log_explanations(
         colormap, alpha, value_range, scale: As in :func:`explanation_images`.
         with_inputs: Also write ``<tag_prefix>/input``. A callback explaining fixed
             inputs writes them once, not at every step.
+        input_pictures: ``images`` already drawn (:func:`input_pictures` with the same
+            ``value_range`` and ``scale``), so fixed inputs are drawn once, not per step.
 
     Returns:
         The tags written, in the order input, heatmap, overlay.
@@ -471,6 +521,9 @@ def log_explanations(
             )
 
     shown = slice(0, min(max_outputs, len(batch)))
+    drawn = None if input_pictures is None else np.asarray(input_pictures)[shown]
+    if drawn is None and with_inputs:
+        drawn = _input_pictures(batch[shown], value_range, _check_scale(scale))
     heatmaps, overlays = explanation_images(
         batch[shown],
         raw_maps[shown],
@@ -478,8 +531,9 @@ def log_explanations(
         alpha=alpha,
         value_range=value_range,
         scale=scale,
+        input_pictures=drawn,
     )
-    inputs = _input_pictures(batch[shown], value_range, _check_scale(scale)) if with_inputs else None
+    inputs = drawn if with_inputs else None
     text = _describe(description, labels[shown] if labels is not None else None)
 
     written = [(f"{prefix}/input", inputs), (f"{prefix}/heatmap", heatmaps), (f"{prefix}/overlay", overlays)]

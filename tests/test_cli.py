@@ -264,6 +264,12 @@ def test_run_demo_returns_a_summary_and_is_quiet(tmp_path, capsys):
     assert result["run_dir"] == os.path.join(str(tmp_path / "logs"), "keras_viz")
     assert len(result["tags"]) == 3 * len(DEMO_METHODS) + 1 and result["tags"][-1] == GRID_TAG
     assert os.path.isfile(result["grid_png"])
+    # The attention step: a tiny Transformer learns to reverse letters, logged by AttentionCallback.
+    attention = result["attention"]
+    assert attention["alignment"] >= 0.9 and os.path.isfile(attention["png"])
+    logged = read_images(attention["run_dir"])
+    assert [event["step"] for event in logged["attention/cross_attention"]] == [0, 1, 2]
+    assert len(logged["attention/encoder_self_attention"][-1]["images"]) == 4
 
 
 # --------------------------------------------------------------------------- #

@@ -40,3 +40,13 @@ def test_example_runs_fast_and_writes_a_non_trivial_png(path, tmp_path):
             pixels = np.asarray(image.convert("RGB"), dtype=np.float32)
         assert min(pixels.shape[:2]) >= 16, (png.name, pixels.shape)
         assert pixels.std() > 5.0, f"{png.name} is blank"
+
+
+def test_make_gallery_keeps_small_copies(tmp_path):
+    gallery = _load(EXAMPLES_DIR / "make_gallery.py")
+    assert {p.stem for p in gallery.examples()} == {p.stem for p in EXAMPLES}
+    gallery.main(["--fast", "--only", "occlusion", "--out", str(tmp_path), "--max-width", "200"])
+    with Image.open(tmp_path / "occlusion.png") as picture:
+        assert picture.width <= 200 and picture.mode == "P"
+    with pytest.raises(SystemExit):
+        gallery.main(["--only", "no_such_example", "--out", str(tmp_path)])

@@ -102,9 +102,21 @@ def test_library_modules_never_import_tensorboard_or_callbacks():
 
 def test_public_api_is_listed_in_all():
     assert set(kvtb.__all__) >= {
-        "DEFAULT_RUN", "encode_image_tensor", "explanation_images", "histogram_buckets",
-        "histogram_summary", "image_summary", "log_explanations", "run_writer",
+        "DEFAULT_RUN", "encode_image_tensor", "encode_png", "explanation_images", "histogram_buckets",
+        "histogram_summary", "image_summary", "input_pictures", "log_explanations", "run_writer",
     }
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (5, 7, 1), (6, 3, 2), (9, 4, 3), (2, 11, 4), (64, 48, 3)])
+def test_encode_png_decodes_to_the_same_pixels(shape):
+    from PIL import Image
+
+    picture = np.random.default_rng(sum(shape)).integers(0, 256, size=shape, dtype=np.uint8)
+    decoded = Image.open(io.BytesIO(kvtb.encode_png(picture)))
+    decoded.load()  # a corrupt stream (CRC, zlib) raises here
+    assert decoded.size == (shape[1], shape[0])
+    assert decoded.mode == {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[shape[2]]
+    np.testing.assert_array_equal(np.asarray(decoded).reshape(shape), picture)
 
 
 # --------------------------------------------------------------------------- #

@@ -6,8 +6,10 @@ run (``keras_viz`` by default), beside Keras' ``train`` and ``validation`` runs.
 
 from keras_viz.callbacks.activation_maximization import ActivationMaximizationCallback
 from keras_viz.callbacks.activations import ActivationCallback
+from keras_viz.callbacks.attention import AttentionCallback
 from keras_viz.callbacks.base import VizCallback
 from keras_viz.callbacks.decision_boundary import DecisionBoundaryCallback
+from keras_viz.callbacks.embeddings import EmbeddingCallback
 from keras_viz.callbacks.explanations import (
     CAMCallback,
     DeconvnetCallback,
@@ -24,13 +26,16 @@ from keras_viz.callbacks.explanations import (
 )
 from keras_viz.callbacks.filters import FilterCallback
 from keras_viz.callbacks.health import TrainingHealthCallback
+from keras_viz.callbacks.quality import QualityCallback
 
 __all__ = [
     "ActivationCallback",
     "ActivationMaximizationCallback",
+    "AttentionCallback",
     "CAMCallback",
     "DecisionBoundaryCallback",
     "DeconvnetCallback",
+    "EmbeddingCallback",
     "ExplanationCallback",
     "FilterCallback",
     "GradCAMCallback",
@@ -40,6 +45,7 @@ __all__ = [
     "GuidedGradCAMCallback",
     "IntegratedGradientsCallback",
     "OcclusionCallback",
+    "QualityCallback",
     "SaliencyCallback",
     "SmoothGradCallback",
     "TrainingHealthCallback",

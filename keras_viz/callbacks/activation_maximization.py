@@ -24,10 +24,12 @@ def _tag_of(name: str) -> str:
 
 
 class ActivationMaximizationCallback(VizCallback):
-    """Logs images optimised for ``objective`` every ``freq`` epochs (one per member, labelled).
+    """Logs images optimised for ``objective`` (one per member, labelled) at logged epochs.
 
-    The same seed is used at every logging step, so from one step to the next only the
-    model has changed: the pictures show its features emerge. The optimisation is compiled
+    Epochs are logged every ``freq`` epochs, or by default within the callbacks' time
+    ``budget`` (see :class:`~keras_viz.callbacks.VizCallback`). The same seed is used at every
+    logging step, so from one step to the next only the model has changed: the pictures show
+    its features emerge. The optimisation is compiled
     once (at the first logging step) and reads the current weights each time. Tag:
     ``activation_maximization/<objective>``, one labelled grid per step.
 
@@ -49,7 +51,7 @@ class ActivationMaximizationCallback(VizCallback):
         seed: the seed used at every logging step.
         scale: integer upscaling of the tiles; None makes them about 96 pixels.
         name: tag suffix; None derives it from the objective's name.
-        **options: ``run``, ``freq``, ``batch_freq``, ``raise_errors``, ``background``.
+        **options: ``run``, ``freq``, ``budget``, ``batch_freq``, ``raise_errors``, ``background``.
     """
 
     def __init__(

@@ -29,8 +29,8 @@ class ActivationCallback(VizCallback):
         log_dir: the ``log_dir`` of ``keras.callbacks.TensorBoard``.
         max_channels: channels drawn per layer.
         max_layers: most layers drawn when ``layers`` is None.
-        **options: ``run``, ``freq``, ``batch_freq``, ``max_outputs`` (inputs drawn,
-            default 4 here), ``raise_errors``.
+        **options: ``run``, ``freq``, ``budget``, ``batch_freq``, ``max_outputs`` (inputs
+            drawn, default 4 here), ``raise_errors``.
     """
 
     def __init__(

@@ -10,6 +10,7 @@ Several single-pass methods in one callback share one forward pass
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -26,6 +27,7 @@ from keras_viz.explainers import (
     Deconvnet,
     Explainer,
     ExplainerGroup,
+    Explanation,
     GradCAM,
     GradCAMPlusPlus,
     GradientInput,
@@ -120,7 +122,12 @@ def _pictures(images: np.ndarray, maps: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 class ExplanationCallback(VizCallback):
-    """Logs explanations of fixed inputs into TensorBoard every ``freq`` epochs.
+    """Logs explanations of fixed inputs into TensorBoard, under a time budget or every ``freq`` epochs.
+
+    Explanation callbacks of one ``fit`` with the same inputs and targets are explained
+    together when they log the same epoch (one :class:`ExplainerGroup`: one forward
+    pass for the single-pass methods, whose classes and scores the multi-pass methods
+    reuse); each still writes its own tags.
 
     Args:
         inputs: the fixed inputs (e.g. ``x_val[:8]``; a list/dict for multi-input models).
@@ -135,8 +142,8 @@ class ExplanationCallback(VizCallback):
         alpha: overlay opacity.
         scale: integer up-scaling of the pictures; default 1: TensorBoard's image card
             already stretches small pictures to its width, pixelated (crisp).
-        **options: ``run``, ``freq``, ``batch_freq``, ``max_outputs``, ``raise_errors``
-            (see :class:`~keras_viz.callbacks.base.VizCallback`).
+        **options: ``run``, ``freq``, ``budget``, ``batch_freq``, ``max_outputs``,
+            ``raise_errors``, ``background`` (see :class:`~keras_viz.callbacks.base.VizCallback`).
     """
 
     def __init__(
@@ -163,18 +170,71 @@ class ExplanationCallback(VizCallback):
         self.colormap = colormap
         self.alpha = float(alpha)
         self.scale = scale
-        self._group: ExplainerGroup | None = None
+        self._data_key = _data_key(self.inputs, self.targets)
+        self._explainers: list[Explainer] = []
+        self._groups: dict[tuple[int, ...], tuple[ExplainerGroup, list[ExplanationCallback]]] = {}
         self._inputs_written = False
+        self._drawn_inputs: tuple[Any, np.ndarray] | None = None  # (source array, its pictures), drawn once
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._inputs_written = False
         super().on_train_begin(logs)
 
-    def _explainer_group(self) -> ExplainerGroup:
+    def _own_explainers(self) -> list[Explainer]:
         model = self.model
-        if self._group is None or self._group.model is not model:
-            self._group = ExplainerGroup([factory(model) for factory in self.factories])
-        return self._group
+        if not self._explainers or self._explainers[0].model is not model:
+            self._explainers = [factory(model) for factory in self.factories]
+            self._groups.clear()
+        return self._explainers
+
+    def _explainer_group(self, peers: Sequence[ExplanationCallback] = ()) -> ExplainerGroup:
+        """One group for this callback's explainers and those of ``peers`` (one forward pass)."""
+        members = [self, *peers]
+        key = tuple(id(member) for member in members)
+        cached = self._groups.get(key)
+        explainers = [e for member in members for e in member._own_explainers()]
+        if cached is None or [id(e) for e in cached[0].explainers] != [id(e) for e in explainers]:
+            cached = (ExplainerGroup(explainers), members)  # the members are kept alive with it
+            self._groups[key] = cached
+        return cached[0]
+
+    def _explanations(self, step: int, prefix: str) -> list[Explanation]:
+        """This callback's explanations for ``step``, computed together with its peers'.
+
+        Explanation callbacks of the same ``fit`` with the same inputs and targets that log
+        the same step are explained by one :class:`ExplainerGroup`: the first of them to run
+        computes everything (one forward pass for the single-pass methods, whose classes
+        and scores the multi-pass methods reuse) and leaves the others their share.
+        """
+        session = self._fit_session()
+        results = session.shared.setdefault(("explanations", prefix, step, self._data_key), {})
+        if id(self) in results:
+            return results.pop(id(self))
+        started = session.shared.setdefault(("explaining", prefix, step), set())
+        started.add(id(self))
+        peers = [
+            member
+            for member in session.members
+            if isinstance(member, ExplanationCallback)
+            and member is not self
+            and id(member) not in started
+            and member._data_key == self._data_key
+            and getattr(member, "_model", None) is self.model
+            and member._due_at(step, prefix)
+        ]
+        if peers:
+            try:
+                explanations = self._explainer_group(peers).explain(self.inputs, self.targets)
+            except Exception:  # a peer's failure is the peer's to report: explain alone
+                pass
+            else:
+                start = own = len(self._own_explainers())
+                for peer in peers:
+                    count = len(peer._own_explainers())
+                    results[id(peer)] = explanations[start : start + count]
+                    start += count
+                return explanations[:own]
+        return self._explainer_group().explain(self.inputs, self.targets)
 
     def _describe(self, method: str) -> str:
         if self.targets is None:
@@ -186,21 +246,27 @@ class ExplanationCallback(VizCallback):
         return f"{method} of the **true label** of each input."
 
     def _log(self, step: int, prefix: str):
-        group = self._explainer_group()
-        explanations = group.explain(self.inputs, self.targets)
+        explanations = self._explanations(step, prefix)
+        explainers = self._own_explainers()
         flat = tf.nest.flatten(self.inputs)
         index = _spatial_index(flat)
-        tags = _tag_prefixes(group.explainers)
+        tags = _tag_prefixes(explainers)
         with_inputs = not self._inputs_written  # the fixed inputs are drawn once
         self._inputs_written = True
         drawn = []
-        for explainer, explanation, tag in zip(group.explainers, explanations, tags):
+        for explainer, explanation, tag in zip(explainers, explanations, tags):
             maps = explanation.maps
             if explainer.per_input:
                 maps = tf.nest.flatten(maps)[index]
             images, pictures = _pictures(flat[index], maps)
             labels = None if explanation.classes is None else [int(c) for c in explanation.classes]
             drawn.append((prefix + tag, images, pictures, labels, self._describe(explainer.method)))
+        scale = self.scale or 1
+        source = flat[index]
+        if self._drawn_inputs is None or self._drawn_inputs[0] is not source:
+            shown = drawn[0][1] if drawn else source
+            self._drawn_inputs = (source, kv_tensorboard.input_pictures(shown, value_range=self.value_range, scale=scale))
+        input_pictures = self._drawn_inputs[1]
 
         def write(writer):
             for tag, images, pictures, labels, description in drawn:
@@ -216,11 +282,31 @@ class ExplanationCallback(VizCallback):
                     colormap=self.colormap,
                     alpha=self.alpha,
                     value_range=self.value_range,
-                    scale=self.scale or 1,
+                    scale=scale,
                     with_inputs=with_inputs,
+                    input_pictures=input_pictures,
                 )
 
         return write
+
+
+def _data_key(inputs: Any, targets: Any) -> tuple:
+    """Equal for callbacks that explain the same inputs for the same targets."""
+    flat = tf.nest.flatten(inputs)
+    structure = tuple(sorted(inputs)) if isinstance(inputs, dict) else type(inputs).__name__
+    digest = hashlib.blake2b(digest_size=16)
+    for array in flat:
+        digest.update(repr((array.shape, array.dtype.str)).encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    if targets is None or isinstance(targets, str):
+        target_key: Any = targets
+    elif isinstance(targets, targets_lib.Unit):
+        target_key = ("unit", repr(targets))
+    elif callable(targets):
+        target_key = ("callable", targets)  # the same function object
+    else:
+        target_key = ("classes", np.asarray(targets).tobytes(), np.asarray(targets).shape)
+    return (structure, digest.hexdigest(), target_key)
 
 
 def _tag_prefixes(explainers: Sequence[Explainer]) -> list[str]:

@@ -35,7 +35,8 @@ class FilterCallback(VizCallback):
         log_dir: the ``log_dir`` of ``keras.callbacks.TensorBoard``.
         max_filters: filters (or units) drawn per layer.
         max_channels: input channels drawn per filter for grey tiles.
-        **options: ``run``, ``freq``, ``batch_freq``, ``max_outputs``, ``raise_errors``.
+        **options: ``run``, ``freq``, ``budget``, ``batch_freq``, ``max_outputs``,
+            ``raise_errors``.
     """
 
     def __init__(

@@ -19,7 +19,7 @@ __all__ = ["TrainingHealthCallback"]
 class TrainingHealthCallback(VizCallback):
     """Logs training health on a fixed batch, in inference mode.
 
-    Every ``freq`` epochs, for each ReLU layer: the fraction of dead units (scalar
+    At every logged epoch, for each ReLU layer: the fraction of dead units (scalar
     ``health/dead_relu/<layer>``: units that output zero for every input of the batch)
     and a histogram of its activations (``health/activations/<layer>``); for each
     weight: a histogram of its values (``health/weights/<variable>``); with labels, the
@@ -37,7 +37,8 @@ class TrainingHealthCallback(VizCallback):
             "mostly dead").
         loss: loss function for the gradients; default: the model's compiled loss.
         diagram: log the block diagram at the start of training.
-        **options: ``run``, ``freq``, ``batch_freq``, ``max_outputs``, ``raise_errors``.
+        **options: ``run``, ``freq``, ``budget``, ``batch_freq``, ``max_outputs``,
+            ``raise_errors``.
     """
 
     def __init__(

@@ -28,6 +28,10 @@ COMMANDS: tuple[str, ...] = (
     "demo",
     "explain",
     "diagram",
+    "quality",
+    "attention",
+    "projector",
+    "top-patches",
     "visualize",
     "dream",
 )

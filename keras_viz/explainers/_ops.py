@@ -37,10 +37,11 @@ def reduce_channels(attribution: tf.Tensor, mode: str | None) -> tf.Tensor:
     raise ValueError(f"`reduce`={mode!r} is not one of {REDUCTIONS}.")
 
 
-def check_reduce(mode: str | None) -> str | None:
-    """Validates a ``reduce=`` argument at construction time."""
-    if mode not in REDUCTIONS:
-        raise ValueError(f"`reduce`={mode!r} is not one of {', '.join(map(repr, REDUCTIONS))}.")
+def check_reduce(mode: str | None, *, auto: bool = False) -> str | None:
+    """Validates a ``reduce=`` argument at construction time (``"auto"`` where allowed)."""
+    allowed = ("auto", *REDUCTIONS) if auto else REDUCTIONS
+    if mode not in allowed:
+        raise ValueError(f"`reduce`={mode!r} is not one of {', '.join(map(repr, allowed))}.")
     return mode
 
 

@@ -3,12 +3,15 @@
 ``Explainer(model, **options)(inputs, targets) -> np.ndarray``
 
 The base class validates inputs and targets, batches them, probes the model once
-per input signature (see :class:`keras_viz._model.ModelInfo`) and keeps one traced
-``tf.function`` per input signature and target kind, so repeated calls (every epoch
-of a callback, say) run a compiled graph without retracing.
+per input signature (see :class:`keras_viz._model.ModelInfo`; the probe is shared by
+every user of the model) and keeps one traced ``tf.function`` per input signature and
+target kind, so repeated calls (every epoch of a callback, say) run a compiled graph
+without retracing. The first :attr:`Explainer.EAGER_CALLS` calls of a function run
+the same body eagerly instead: tracing costs more than a call or two saves.
 
-Layers are reached by wrapping their ``call`` *while the function is traced*; the
-wrappers are gone once tracing ends, so the user's model is never left modified.
+Layers are reached by wrapping their ``call`` while the function is traced (or runs
+eagerly); the wrappers are gone when it returns, so the user's model is never left
+modified.
 """
 
 from __future__ import annotations
@@ -29,16 +32,20 @@ from keras_viz import targets as targets_lib
 from keras_viz._inputs import Batch, Inputs, pack
 from keras_viz._model import (
     LayerRecorder,
+    LogitsSource,
+    LogitsTap,
     ModelInfo,
     check_backend,
     check_model,
     find_layer,
     layer_path,
     logits_of,
+    shared_model_info,
     single_tensor,
-    )
+)
 from keras_viz.backprop import backward_rule, relu_override, warn_unreached
 from keras_viz.explainers._ops import upsample
+from keras_viz.explainers._tokens import token_refusal
 
 
 @dataclasses.dataclass
@@ -70,6 +77,9 @@ class Plan:
     feature_layer: keras.layers.Layer | None = None
     spatial_input: int | None = None
     head: keras.layers.Layer | None = None  # CAM's dense layer
+    dtypes: list[Any] | None = None  # per flat input; None: all float32
+    tokens: Any = None  # a TokenPlan when inputs are token ids (see explainers/_tokens.py)
+    logits: LogitsSource | None = None  # where class scores are when run without a graph
 
     @property
     def layers(self) -> list[keras.layers.Layer]:
@@ -177,6 +187,24 @@ class ExplainerCall:
         )
 
 
+def _structure_key(structure: Any) -> Any:
+    """A hashable description of an input structure (single, list or dict keys)."""
+    if isinstance(structure, dict):
+        return ("dict", tuple(sorted(map(str, structure))))
+    if isinstance(structure, (list, tuple)):
+        return ("list", len(structure))
+    return "single"
+
+
+def run_eagerly(body: Callable[..., Any]) -> Callable[..., Any]:
+    """``body`` called on tensors without a graph, like the concrete function it would become."""
+
+    def call(*args):
+        return body(*[tf.convert_to_tensor(a) for a in args])
+
+    return call
+
+
 class Explainer(abc.ABC):
     """Base class of every explainer.
 
@@ -184,8 +212,10 @@ class Explainer(abc.ABC):
         model: any Keras model on the TensorFlow backend (Sequential, functional,
             subclassed, with nested models, several inputs or outputs).
         output: name or index of the output to explain, for multi-output models.
-        batch_size: samples (or, for multi-pass methods, perturbed copies) per
-            forward pass.
+        batch_size: samples per forward pass (default 32). For multi-pass methods,
+            perturbed copies per forward pass; by default as many as keep one pass's
+            layer outputs near :attr:`ACTIVATIONS_PER_PASS` floats (at least 32, at
+            most 1024): a small model runs its copies in a few large passes.
         use_logits: take class scores before a final softmax/sigmoid (default), as
             the gradient-method papers define them; False uses the output as is.
 
@@ -197,17 +227,20 @@ class Explainer(abc.ABC):
     method: ClassVar[str] = "explainer"
     per_input: ClassVar[bool] = True  # one map per model input (False: one spatial map)
     modified_relus: ClassVar[bool] = False
+    accepts_tokens: ClassVar[bool] = False  # integer token-id inputs (see explainers/_tokens.py)
 
     def __init__(
         self,
         model: keras.Model,
         *,
         output: str | int | None = None,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         use_logits: bool = True,
     ):
         check_backend()
         self.model = check_model(model)
+        self._batch_size_given = batch_size is not None
+        batch_size = 32 if batch_size is None else batch_size
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive int; received {batch_size!r}")
         if output is not None and not isinstance(output, (str, int, np.integer)):
@@ -215,10 +248,10 @@ class Explainer(abc.ABC):
         self.output = output
         self.batch_size = int(batch_size)
         self.use_logits = bool(use_logits)
-        self._infos: dict[tuple, ModelInfo] = {}
         self._functions: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
         self.trace_count = 0  # how many graphs were traced (one per input signature and target kind)
-        self._callable_traces = 0
+        self._calls: collections.OrderedDict[tuple, int] = collections.OrderedDict()  # eager runs so far
+        self._callable_keys = 0
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model.name!r})"
@@ -240,17 +273,17 @@ class Explainer(abc.ABC):
     # -- targets and plans -----------------------------------------------------
 
     def _info(self, batch: Batch, structure: Any) -> ModelInfo:
-        key = tuple((a.shape[1:], a.dtype.str) for a in batch.inputs)
-        if key not in self._infos:
-            sample = pack(structure, [tf.constant(a[:1]) for a in batch.inputs])
-            try:
-                self._infos[key] = ModelInfo(self.model, sample)
-            except (ValueError, TypeError) as error:
-                shapes = ", ".join(str(a.shape) for a in batch.inputs)
-                raise ValueError(
-                    f"The model could not be called on `inputs` of shape {shapes}: {error}"
-                ) from error
-        return self._infos[key]
+        """The model's probe for these inputs, shared with every other user of the model."""
+        signature = (_structure_key(structure), tuple((a.shape[1:], a.dtype.str) for a in batch.inputs))
+        try:
+            return shared_model_info(
+                self.model, signature, lambda: pack(structure, [tf.constant(a[:1]) for a in batch.inputs])
+            )
+        except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:  # e.g. a token id out of range
+            shapes = ", ".join(str(a.shape) for a in batch.inputs)
+            raise ValueError(
+                f"The model could not be called on `inputs` of shape {shapes}: {error}"
+            ) from error
 
     def _plan(self, batch: Batch, structure: Any, target: Any) -> Plan:
         info = self._info(batch, structure)
@@ -260,7 +293,10 @@ class Explainer(abc.ABC):
             shapes=[tuple(a.shape[1:]) for a in batch.inputs],
             output_index=0,
             target=target,
+            dtypes=[tf.as_dtype(a.dtype) for a in batch.inputs],
         )
+        if not self.accepts_tokens and any(d.is_integer for d in plan.dtypes):
+            raise TypeError(token_refusal(self.method, plan.shapes, plan.dtypes))
         if isinstance(target, targets_lib.Unit):
             plan.unit_layer = find_layer(self.model, target.layer, argument="targets (kv.Unit layer)")
             plan.output_index = 0
@@ -269,7 +305,23 @@ class Explainer(abc.ABC):
             targets_lib.check_class_range(
                 target, info.num_classes(plan.output_index), info.output_names[plan.output_index]
             )
+            plan.logits = info.logits_source(plan.output_index)
         return plan
+
+    def _runs_eagerly(self, plan: Plan) -> bool:
+        """Whether a function for ``plan`` may run without a graph (see :attr:`EAGER_CALLS`).
+
+        Not for the modified-ReLU methods (the graph is checked for ReLUs the override did
+        not reach), not for a callable target (a score function that only works eagerly
+        would then fail at its third call, not its first), and not for class scores taken
+        before a softmax that the probe could not locate by layer
+        (:meth:`keras_viz._model.ModelInfo.logits_source`).
+        """
+        if self.modified_relus or not isinstance(plan.target, (targets_lib.ClassTargets, targets_lib.Unit)):
+            return False
+        if isinstance(plan.target, targets_lib.ClassTargets) and self.use_logits:
+            return plan.logits is not None
+        return True
 
     def _function_key(self, plan: Plan, *extra: Any) -> tuple:
         target = plan.target
@@ -284,24 +336,49 @@ class Explainer(abc.ABC):
     # -- compiled functions ----------------------------------------------------
 
     MAX_FUNCTIONS: ClassVar[int] = 32
+    ACTIVATIONS_PER_PASS: ClassVar[int] = 2**23  # 32 MiB of float32 layer outputs
 
-    def _compiled(self, key: tuple, body: Callable[..., Any], specs: Sequence[tf.TensorSpec]):
-        """Traces ``body`` once for ``key`` and returns the concrete function.
+    def _copies_per_pass(self, plan: Plan) -> int:
+        """Perturbed copies run per forward pass by multi-pass methods (see ``batch_size``)."""
+        if self._batch_size_given:
+            return self.batch_size
+        per_copy = max(plan.info.activation_size, 1)
+        return int(np.clip(self.ACTIVATIONS_PER_PASS // per_copy, 32, 1024))
+
+    EAGER_CALLS: ClassVar[int] = 2
+    """Calls of a function (per input signature and target kind) run eagerly before it is traced.
+
+    Tracing a graph costs tens of milliseconds per model call it contains, and the first
+    run of a graph as much again; running eagerly costs a few milliseconds more per call.
+    A function used once or twice (a callback during a short ``fit``, a one-off
+    explanation) is cheaper without a graph; one used more often (every epoch of a long
+    fit, many batches) is traced at its third call. 0 traces at once.
+    """
+
+    def _compiled(self, key: tuple, body: Callable[..., Any], specs: Sequence[tf.TensorSpec], eager: bool = False):
+        """The function for ``key``: ``body`` run eagerly for its first :attr:`EAGER_CALLS`
+        calls (when ``eager``), then traced once into a concrete function.
 
         At most :attr:`MAX_FUNCTIONS` are kept (the least recently used goes first).
         """
         if key in self._functions:
             self._functions.move_to_end(key)
             return self._functions[key]
-        self.trace_count += 1
-        if callable(key[1]) and not isinstance(key[1], tuple):
-            self._callable_traces += 1
-            if self._callable_traces == 4:
+        calls = self._calls.pop(key, 0)
+        if calls == 0 and callable(key[1]) and not isinstance(key[1], tuple):
+            self._callable_keys += 1
+            if self._callable_keys == 4:
                 warnings.warn(
                     f"{type(self).__name__}: a new `targets` function at every call traces a new "
                     f"graph each time (slow). Define the function once and pass the same object.",
                     stacklevel=4,
                 )
+        if eager and calls < self.EAGER_CALLS:
+            self._calls[key] = calls + 1
+            while len(self._calls) > self.MAX_FUNCTIONS:
+                self._calls.popitem(last=False)
+            return run_eagerly(body)
+        self.trace_count += 1
         function = tf.function(body, autograph=False).get_concrete_function(*specs)
         if self.modified_relus:
             warn_unreached(function.graph, self.method)
@@ -312,14 +389,23 @@ class Explainer(abc.ABC):
 
     @staticmethod
     def _input_specs(plan: Plan) -> list[tf.TensorSpec]:
-        return [tf.TensorSpec((None, *shape), tf.float32) for shape in plan.shapes]
+        dtypes = plan.dtypes or [tf.float32] * len(plan.shapes)
+        return [tf.TensorSpec((None, *shape), dtype) for shape, dtype in zip(plan.shapes, dtypes)]
 
     def _forward(self, plan: Plan, inputs: list[tf.Tensor], classes: tf.Tensor, recorder: LayerRecorder):
         """Runs the model on ``inputs`` and returns ``(outputs, scores, classes)``."""
-        with recorder.active():
+        tap = LogitsTap(plan.logits) if plan.logits is not None and tf.executing_eagerly() else None
+        recorder.tap = tap
+        with tap.active() if tap is not None else contextlib.nullcontext(), recorder.active():
             outputs = self.model(pack(plan.structure, inputs), training=False)
         scores, used = self._scores(plan, outputs, classes, recorder)
         return outputs, scores, used
+
+    @staticmethod
+    def _logits(selected: tf.Tensor, recorder: LayerRecorder) -> tf.Tensor:
+        """The scores behind a final softmax/sigmoid: read off the graph, or from the eager tap."""
+        tap = getattr(recorder, "tap", None)
+        return tap.of(selected) if tap is not None else logits_of(selected)
 
     def _scores(self, plan: Plan, outputs: Any, classes: tf.Tensor, recorder: LayerRecorder):
         target = plan.target
@@ -332,7 +418,7 @@ class Explainer(abc.ABC):
         if not isinstance(target, targets_lib.ClassTargets):  # a callable
             return targets_lib.callable_scores(target, outputs), unused
         selected = tf.nest.flatten(outputs)[plan.output_index]
-        logits = logits_of(selected) if self.use_logits else selected
+        logits = self._logits(selected, recorder) if self.use_logits else selected
         return targets_lib.class_scores(logits, classes)
 
     def _predict(self, plan: Plan, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
@@ -348,6 +434,7 @@ class Explainer(abc.ABC):
             self._function_key(plan, "predict"),
             body,
             [*self._input_specs(plan), tf.TensorSpec((None,), tf.int32)],
+            eager=self._runs_eagerly(plan),
         )
         used, scores = function(*batch.inputs, self._class_array(plan, batch))
         return used.numpy(), scores.numpy()
@@ -361,9 +448,22 @@ class Explainer(abc.ABC):
             return np.full((batch.size,), plan.target.channel, np.int32)  # the channel, as data
         return np.full((batch.size,), targets_lib.PREDICTED, np.int32)
 
+    def _prediction_key(self, plan: Plan) -> tuple:
+        """Explainers with equal keys (and the same targets) score a forward pass the same way."""
+        uses_logits = self.use_logits if isinstance(plan.target, targets_lib.ClassTargets) else None
+        return (plan.output_index, uses_logits)
+
     @abc.abstractmethod
-    def _explain_batch(self, batch: Batch, plan: Plan) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-        """Explains one batch: ``(flat maps, explained classes, target scores)``."""
+    def _explain_batch(
+        self, batch: Batch, plan: Plan, predicted: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        """Explains one batch: ``(flat maps, explained classes, target scores)``.
+
+        ``predicted``: the ``(classes, scores)`` of the unperturbed batch when another
+        explainer with the same :meth:`_prediction_key` already computed them (see
+        :class:`~keras_viz.explainers.group.ExplainerGroup`); multi-pass methods then
+        skip their own forward pass.
+        """
 
 
 class SinglePassExplainer(Explainer):
@@ -378,11 +478,12 @@ class SinglePassExplainer(Explainer):
     def _attribute(self, forward: ForwardPass) -> list[tf.Tensor]:
         """The maps of one forward pass (one per input, or one spatial map)."""
 
-    def _explain_batch(self, batch: Batch, plan: Plan):
+    def _explain_batch(self, batch: Batch, plan: Plan, predicted=None):
         function = self._compiled(
             self._function_key(plan),
             self._single_pass_body(plan),
             [*self._input_specs(plan), tf.TensorSpec((None,), tf.int32)],
+            eager=self._runs_eagerly(plan),
         )
         maps, used, scores = function(*batch.inputs, self._class_array(plan, batch))
         return [m.numpy() for m in maps], used.numpy(), scores.numpy()
@@ -496,8 +597,8 @@ class SampledGradientExplainer(Explainer):
     def _combine(self, batch: Batch, extra: list[np.ndarray], gradient_sums: list[np.ndarray]) -> list[np.ndarray]:
         """Turns the per-sample weighted gradient sums into maps."""
 
-    def _explain_batch(self, batch: Batch, plan: Plan):
-        classes, scores = self._predict(plan, batch)
+    def _explain_batch(self, batch: Batch, plan: Plan, predicted=None):
+        classes, scores = predicted if predicted is not None else self._predict(plan, batch)
         extra = self._extra_inputs(plan, batch)
         count = len(plan.shapes)
         function = self._compiled(
@@ -512,12 +613,14 @@ class SampledGradientExplainer(Explainer):
                 tf.TensorSpec((None,), tf.float32),  # row weight
                 tf.TensorSpec((None,), tf.int32),  # row key (global sample index)
             ],
+            eager=self._runs_eagerly(plan),
         )
         samples, params, weights = self._rows(batch)
         keys = (samples + batch.offset).astype(np.int32)
         sums = [np.zeros((batch.size, *shape), np.float32) for shape in plan.shapes]
-        for start in range(0, len(samples), self.batch_size):
-            part = slice(start, start + self.batch_size)
+        step = self._copies_per_pass(plan)
+        for start in range(0, len(samples), step):
+            part = slice(start, start + step)
             partial = function(
                 *batch.inputs, *extra, classes, samples[part], params[part], weights[part], keys[part]
             )

@@ -13,6 +13,7 @@ import keras
 import tensorflow as tf
 
 from keras_viz.explainers._ops import check_reduce, reduce_channels
+from keras_viz.explainers._token_explainer import TokenSupport
 from keras_viz.explainers.base import ForwardPass, SinglePassExplainer
 
 
@@ -21,13 +22,16 @@ def gradient_times_input(gradient: tf.Tensor, inputs: tf.Tensor) -> tf.Tensor:
     return gradient * tf.cast(inputs, gradient.dtype)
 
 
-class GradientInput(SinglePassExplainer):
+class GradientInput(TokenSupport, SinglePassExplainer):
     """Gradient × input attribution.
 
     Args:
         model: any Keras model on the TensorFlow backend.
         reduce: channel reduction; ``"sum"`` (default) keeps the additive meaning
             (the contributions of a pixel's channels add up). ``None`` keeps channels.
+        embedding_layer: for token-id inputs, the layer whose output is explained
+            (default: the ``Embedding`` layer that reads the ids); maps are ``(N, T)``,
+            the gradient × embedding summed over the embedding axis.
         **options: ``output``, ``batch_size``, ``use_logits``.
     """
 

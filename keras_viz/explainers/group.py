@@ -27,6 +27,7 @@ from keras_viz.explainers.base import (
     ForwardPass,
     Plan,
     SinglePassExplainer,
+    run_eagerly,
 )
 
 
@@ -55,10 +56,6 @@ class ExplainerGroup:
             raise ValueError("`explainers` must all explain the same model.")
         self.model = model
         self.explainers = explainers
-        shared_infos: dict = {}
-        for explainer in explainers:  # one probe of the model serves every member
-            shared_infos.update(explainer._infos)
-            explainer._infos = shared_infos
         self.batch_size = batch_size or min(e.batch_size for e in explainers)
         first = next((e for e in explainers if isinstance(e, SinglePassExplainer)), None)
         self._shared = [
@@ -70,6 +67,7 @@ class ExplainerGroup:
         if len(self._shared) < 2:
             self._shared = []
         self._functions: dict[tuple, Any] = {}
+        self._calls: dict[tuple, int] = {}  # eager runs so far, per key (see Explainer.EAGER_CALLS)
         self.trace_count = 0
 
     def __call__(self, inputs: Any, targets: targets_lib.TargetSpec = None) -> list[Any]:
@@ -81,31 +79,73 @@ class ExplainerGroup:
         parts: list[list[tuple]] = [[] for _ in self.explainers]
         for batch, target in call.batches(self.batch_size):
             plans = [e._plan(batch, call.structure, target) for e in self.explainers]
-            if self._shared:
-                shared = self._run_shared(batch, [plans[i] for i in self._shared])
+            # Token inputs: each method embeds the ids on its own (no shared graph).
+            tokens = any(p.tokens is not None for p in plans)
+            # (classes, scores) of the unperturbed batch, by prediction key: computed once
+            # (by the shared forward pass, else by the first multi-pass member) and handed
+            # to the multi-pass members, which then skip their own forward pass.
+            predicted: dict[tuple, tuple] = {}
+            if self._shared and not tokens:
+                shared, predicted = self._run_shared(batch, plans)
                 for i, result in zip(self._shared, shared):
                     parts[i].append(result)
             for i, (explainer, plan) in enumerate(zip(self.explainers, plans)):
-                if i not in self._shared:
+                if i in self._shared and not tokens:
+                    continue
+                if tokens or isinstance(explainer, SinglePassExplainer):
                     parts[i].append(explainer._explain_batch(batch, plan))
+                    continue
+                key = explainer._prediction_key(plan)
+                if key not in predicted:
+                    predicted[key] = explainer._predict(plan, batch)
+                parts[i].append(explainer._explain_batch(batch, plan, predicted[key]))
         return [call.explanation(p, per_input=e.per_input) for e, p in zip(self.explainers, parts)]
 
-    def _run_shared(self, batch: Batch, plans: list[Plan]) -> list[tuple]:
+    def _flipped_key(self, plans: list[Plan]) -> tuple | None:
+        """The prediction key of a multi-pass member that differs from the shared pass only by
+        ``use_logits`` (Occlusion scores probabilities): the shared pass scores it too."""
+        first = self.explainers[self._shared[0]]
+        shared_key = first._prediction_key(plans[self._shared[0]])
+        if shared_key[1] is None:
+            return None
+        flipped = (shared_key[0], not shared_key[1])
+        for i, (explainer, plan) in enumerate(zip(self.explainers, plans)):
+            if i not in self._shared and not isinstance(explainer, SinglePassExplainer):
+                if explainer._prediction_key(plan) == flipped:
+                    return flipped
+        return None
+
+    def _run_shared(self, batch: Batch, plans: list[Plan]) -> tuple[list[tuple], dict[tuple, tuple]]:
         members = [self.explainers[i] for i in self._shared]
-        key = tuple(m._function_key(p) for m, p in zip(members, plans))
-        if key not in self._functions:
+        member_plans = [plans[i] for i in self._shared]
+        flipped = self._flipped_key(plans)
+        key = (tuple(m._function_key(p) for m, p in zip(members, member_plans)), flipped is not None)
+        body = self._body(members, member_plans, flipped is not None)
+        eager = all(m._runs_eagerly(p) for m, p in zip(members, member_plans)) and (
+            flipped is None or member_plans[0].logits is not None
+        )
+        if key in self._functions:
+            function = self._functions[key]
+        elif eager and self._calls.get(key, 0) < min(m.EAGER_CALLS for m in members):  # as Explainer._compiled
+            self._calls[key] = self._calls.get(key, 0) + 1
+            function = run_eagerly(body)
+        else:
             self.trace_count += 1
-            specs = [*Explainer._input_specs(plans[0]), tf.TensorSpec((None,), tf.int32)]
-            function = tf.function(self._body(members, plans), autograph=False).get_concrete_function(*specs)
+            specs = [*Explainer._input_specs(member_plans[0]), tf.TensorSpec((None,), tf.int32)]
+            function = tf.function(body, autograph=False).get_concrete_function(*specs)
             if any(m.modified_relus for m in members):
                 warn_unreached(function.graph, "+".join(m.method for m in members if m.modified_relus))
             self._functions[key] = function
-        classes = Explainer._class_array(plans[0], batch)
-        maps, used, scores = self._functions[key](*batch.inputs, classes)
+            self._calls.pop(key, None)
+        classes = Explainer._class_array(member_plans[0], batch)
+        maps, used, scores, other_scores = function(*batch.inputs, classes)
         used, scores = used.numpy(), scores.numpy()
-        return [([m.numpy() for m in member_maps], used, scores) for member_maps in maps]
+        predicted = {members[0]._prediction_key(member_plans[0]): (used, scores)}
+        if flipped is not None:
+            predicted[flipped] = (used, other_scores.numpy())
+        return [([m.numpy() for m in member_maps], used, scores) for member_maps in maps], predicted
 
-    def _body(self, members: list[SinglePassExplainer], plans: list[Plan]):
+    def _body(self, members: list[SinglePassExplainer], plans: list[Plan], flipped: bool):
         count = len(plans[0].shapes)
         layers = [layer for plan in plans for layer in plan.layers]
         modified = any(m.modified_relus for m in members)
@@ -122,7 +162,11 @@ class ExplainerGroup:
                 for member, plan in zip(members, plans):
                     forward = ForwardPass(plan, inputs, outputs, scores, used, tape, recorder)
                     results.append([tf.cast(m, tf.float32) for m in member._attribute(forward)])
-            return results, used, scores
+            other = scores
+            if flipped:  # the same classes, scored on the other side of the final softmax
+                selected = tf.nest.flatten(outputs)[plans[0].output_index]
+                other_output = selected if members[0].use_logits else members[0]._logits(selected, recorder)
+                other, _ = targets_lib.class_scores(other_output, used)
+            return results, used, scores, other
 
         return body
-

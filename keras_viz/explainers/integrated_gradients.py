@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from keras_viz._inputs import Batch
 from keras_viz.explainers._ops import check_reduce, reduce_channels
+from keras_viz.explainers._token_explainer import TokenSupport
 from keras_viz.explainers.base import Plan, SampledGradientExplainer
 
 METHODS = ("trapezoid", "midpoint", "left", "right", "gausslegendre")
@@ -59,7 +60,7 @@ def integrated_gradients(inputs: np.ndarray, baseline: np.ndarray, mean_gradient
     return (inputs - baseline) * mean_gradient
 
 
-class IntegratedGradients(SampledGradientExplainer):
+class IntegratedGradients(TokenSupport, SampledGradientExplainer):
     """Integrated Gradients (Sundararajan et al. 2017).
 
     Args:
@@ -69,7 +70,15 @@ class IntegratedGradients(SampledGradientExplainer):
         baseline: ``x'``: a number (default 0, a black image), or an array shaped
             like one sample (or a list of them for a multi-input model).
         reduce: channel reduction (default ``"sum"``, which keeps completeness per
-            pixel); ``None`` keeps channels.
+            pixel, or per token over the embedding axis); ``None`` keeps channels.
+        embedding_layer: for token-id inputs, the layer whose output is explained
+            (default: the ``Embedding`` layer that reads the ids); maps are ``(N, T)``.
+            The path runs in embedding space from ``baseline`` (a number: 0 is the
+            all-zero embedding) or from the embedding of ``baseline_token`` at every
+            position, to the input's embedding; the model reads the real ids
+            throughout (masks included), so completeness holds for that path.
+        baseline_token: for token inputs, a token id (e.g. the padding id) whose
+            embedding at every position is the baseline.
         **options: ``output``, ``batch_size`` (path points per forward pass),
             ``use_logits``.
 
@@ -87,6 +96,7 @@ class IntegratedGradients(SampledGradientExplainer):
         method: str = "trapezoid",
         baseline: Any = 0.0,
         reduce: str | None = "sum",
+        baseline_token: int | None = None,
         **options: Any,
     ):
         super().__init__(model, **options)
@@ -96,6 +106,11 @@ class IntegratedGradients(SampledGradientExplainer):
         self.steps = int(steps)
         self.integration = method
         self.baseline = baseline
+        if baseline_token is not None and (
+            isinstance(baseline_token, bool) or not isinstance(baseline_token, (int, np.integer)) or baseline_token < 0
+        ):
+            raise ValueError(f"`baseline_token` must be a non-negative token id; received {baseline_token!r}")
+        self.baseline_token = None if baseline_token is None else int(baseline_token)
         self.reduce = check_reduce(reduce)
 
     def _baselines(self, batch: Batch) -> list[np.ndarray]:
@@ -127,7 +142,20 @@ class IntegratedGradients(SampledGradientExplainer):
         return samples, alphas, weights
 
     def _extra_inputs(self, plan: Plan, batch: Batch) -> list[np.ndarray]:
-        return self._baselines(batch)
+        baselines = self._baselines(batch)
+        if self.baseline_token is None:
+            return baselines
+        if plan.tokens is None:
+            raise ValueError(
+                f"`baseline_token`={self.baseline_token} applies to token-id inputs; the model's "
+                f"inputs are not token ids. Use `baseline` instead."
+            )
+        filled = [
+            np.full_like(ids, self.baseline_token) if plan.tokens.is_token(i) else ids
+            for i, ids in enumerate(batch.ids)
+        ]
+        embedded = self._embedded(plan, filled)
+        return [embedded[i] if plan.tokens.is_token(i) else b for i, b in enumerate(baselines)]
 
     def _points(self, plan, inputs, extra, params, keys):
         return [

@@ -99,6 +99,11 @@ class Occlusion(Explainer):
         fill: value written into the patch (e.g. 0 for black, or the data mean).
         use_logits: False by default: the map is the drop of the class probability,
             as in the paper. True uses the pre-softmax score.
+        mask_token: for token-id inputs ``(N, T)``: the id written over occluded
+            tokens (e.g. the padding or ``[MASK]`` id); required for them. Token inputs
+            are occluded one token at a time unless ``patch_size`` says otherwise, and
+            their maps are ``(N, T)``. A model that declares no integer input (a
+            subclassed model) has all its inputs occluded with ``mask_token``.
         **options: ``output``, ``batch_size`` (occluded copies per forward pass).
 
     For a model with several inputs, each input with spatial axes is occluded on its
@@ -107,6 +112,11 @@ class Occlusion(Explainer):
     """
 
     method = "occlusion"
+    accepts_tokens = True
+    # Hundreds of occluded copies per sample, forward only: the compute dominates, not the
+    # tracing (a forward pass traces quickly), and a graph runs it about twice as fast as
+    # eager execution (fused convolutions), so occlusion traces at its first call.
+    EAGER_CALLS = 0
 
     def __init__(
         self,
@@ -116,6 +126,7 @@ class Occlusion(Explainer):
         stride: Any = None,
         fill: float = 0.0,
         use_logits: bool = False,
+        mask_token: int | None = None,
         **options: Any,
     ):
         super().__init__(model, use_logits=use_logits, **options)
@@ -127,14 +138,34 @@ class Occlusion(Explainer):
         self.patch_size = patch_size
         self.stride = stride
         self.fill = float(fill)
+        if mask_token is not None and (
+            isinstance(mask_token, bool) or not isinstance(mask_token, (int, np.integer)) or mask_token < 0
+        ):
+            raise ValueError(f"`mask_token` must be a non-negative token id; received {mask_token!r}")
+        self.mask_token = None if mask_token is None else int(mask_token)
 
-    def _geometry(self, shape: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    def _fills(self, plan: Plan) -> tuple[list[float], list[bool]]:
+        """The value written into the patches of each flat input, and which inputs are tokens."""
+        dtypes = plan.dtypes or [tf.float32] * len(plan.shapes)
+        tokens = [i for i, dtype in enumerate(dtypes) if dtype.is_integer]
+        if tokens and self.mask_token is None:
+            raise ValueError(
+                f"Occlusion of token-id inputs (input(s) {tokens}) needs `mask_token=`: the id "
+                f"written over occluded tokens (e.g. the padding or [MASK] id)."
+            )
+        if self.mask_token is not None and not tokens:
+            tokens = list(range(len(plan.shapes)))  # a model that declares no input dtype
+        flags = [i in tokens for i in range(len(plan.shapes))]
+        return [float(self.mask_token) if flag else self.fill for flag in flags], flags
+
+    def _geometry(self, shape: tuple[int, ...], token: bool = False) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
         spatial = shape[:-1] if len(shape) >= 2 else shape
-        size = (
-            tuple(max(1, n // 8) for n in spatial)
-            if self.patch_size is None
-            else _per_axis(self.patch_size, spatial, "patch_size")
-        )
+        if self.patch_size is not None:
+            size = _per_axis(self.patch_size, spatial, "patch_size")
+        elif token:
+            size = (1,) * len(spatial)  # one token at a time
+        else:
+            size = tuple(max(1, n // 8) for n in spatial)
         stride = (
             tuple(max(1, s // 2) for s in size)
             if self.stride is None
@@ -142,33 +173,38 @@ class Occlusion(Explainer):
         )
         return spatial, size, stride
 
-    def _explain_batch(self, batch: Batch, plan: Plan):
-        classes, base_scores = self._predict(plan, batch)
+    def _explain_batch(self, batch: Batch, plan: Plan, predicted=None):
+        fills, tokens = self._fills(plan)
+        classes, base_scores = predicted if predicted is not None else self._predict(plan, batch)
         maps = []
         for index, shape in enumerate(plan.shapes):
-            spatial, size, stride = self._geometry(shape)
+            spatial, size, stride = self._geometry(shape, token=tokens[index])
             windows = occlusion_windows(spatial, size, stride)
             function = self._compiled(
-                self._function_key(plan, "occlude", index, size),
-                self._occluded_scores_body(plan, index, spatial, size),
+                self._function_key(plan, "occlude", index, size, fills[index]),
+                self._occluded_scores_body(plan, index, spatial, size, fills[index]),
                 [
                     *self._input_specs(plan),
                     tf.TensorSpec((None,), tf.int32),  # classes
                     tf.TensorSpec((None,), tf.int32),  # row sample
                     tf.TensorSpec((None, len(spatial)), tf.int32),  # row window start
                 ],
+                eager=self._runs_eagerly(plan),
             )
             rows = np.repeat(np.arange(batch.size, dtype=np.int32), len(windows))
             starts = np.tile(windows, (batch.size, 1))
             scores = np.empty(len(rows), np.float32)
-            for begin in range(0, len(rows), self.batch_size):
-                part = slice(begin, begin + self.batch_size)
+            step = self._copies_per_pass(plan)
+            for begin in range(0, len(rows), step):
+                part = slice(begin, begin + step)
                 scores[part] = function(*batch.inputs, classes, rows[part], starts[part]).numpy()
             drops = base_scores[:, None] - scores.reshape(batch.size, len(windows))
             maps.append(average_drops(drops, windows, size, spatial))
         return maps, classes, base_scores
 
-    def _occluded_scores_body(self, plan: Plan, index: int, spatial: tuple[int, ...], size: tuple[int, ...]):
+    def _occluded_scores_body(
+        self, plan: Plan, index: int, spatial: tuple[int, ...], size: tuple[int, ...], fill: float
+    ):
         count = len(plan.shapes)
         has_channels = len(plan.shapes[index]) >= 2
 
@@ -180,7 +216,7 @@ class Occlusion(Explainer):
             if has_channels:
                 mask = mask[..., None]
             target = copies[index]
-            copies[index] = tf.where(mask, tf.constant(self.fill, target.dtype), target)
+            copies[index] = tf.where(mask, tf.cast(fill, target.dtype), target)
             recorder = LayerRecorder(plan.layers)
             _, scores, _ = self._forward(plan, copies, tf.gather(classes, rows), recorder)
             return scores

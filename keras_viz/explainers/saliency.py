@@ -13,32 +13,42 @@ import keras
 import tensorflow as tf
 
 from keras_viz.explainers._ops import check_reduce, reduce_channels
+from keras_viz.explainers._token_explainer import TokenSupport
+from keras_viz.explainers._tokens import resolve_reduce
 from keras_viz.explainers.base import ForwardPass, SinglePassExplainer
 
 
-class Saliency(SinglePassExplainer):
+class Saliency(TokenSupport, SinglePassExplainer):
     """Vanilla gradient saliency (Simonyan et al. 2014).
 
     Args:
         model: any Keras model on the TensorFlow backend.
-        reduce: how the channel axis is collapsed: ``"max_abs"`` (the paper's
-            ``max_c |grad|``, default), ``"sum"``, ``"abs_sum"``, ``"mean"``, ``"l2"``,
-            or ``None`` to return the raw signed gradient with its channels.
+        reduce: how the channel axis is collapsed: ``"auto"`` (default: the paper's
+            ``max_c |grad|`` for images and sequences, the L2 norm over the embedding
+            axis for token inputs), ``"max_abs"``, ``"sum"``, ``"abs_sum"``, ``"mean"``,
+            ``"l2"``, or ``None`` to return the raw signed gradient with its channels.
+        embedding_layer: for token-id inputs, the layer whose output is explained
+            (default: the ``Embedding`` layer that reads the ids); maps are ``(N, T)``.
         **options: ``output``, ``batch_size``, ``use_logits`` (see :class:`Explainer`).
 
     Example:
         >>> maps = kv.Saliency(model)(images, targets=labels)   # (N, H, W)
         >>> grads = kv.Saliency(model, reduce=None)(images)     # (N, H, W, C), signed
+        >>> kv.Saliency(text_model)(token_ids)                  # (N, T), per token
     """
 
     method = "saliency"
     rule: ClassVar[str] = "backprop"
     default_reduce: ClassVar[str | None] = "max_abs"
 
-    def __init__(self, model: keras.Model, *, reduce: str | None = "max_abs", **options: Any):
+    def __init__(self, model: keras.Model, *, reduce: str | None = "auto", **options: Any):
         super().__init__(model, **options)
-        self.reduce = check_reduce(reduce)
+        self.reduce = check_reduce(reduce, auto=True)
 
     def _attribute(self, forward: ForwardPass) -> list[tf.Tensor]:
         grads = forward.gradients(forward.inputs, rule=self.rule)
-        return [reduce_channels(g, self.reduce) for g in grads]
+        tokens = forward.plan.tokens
+        return [
+            reduce_channels(g, resolve_reduce(self.reduce, tokens is not None and tokens.is_token(i)))
+            for i, g in enumerate(grads)
+        ]

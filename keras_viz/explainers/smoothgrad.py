@@ -15,6 +15,8 @@ import tensorflow as tf
 
 from keras_viz._inputs import Batch
 from keras_viz.explainers._ops import check_reduce, reduce_channels
+from keras_viz.explainers._token_explainer import TokenSupport
+from keras_viz.explainers._tokens import resolve_reduce
 from keras_viz.explainers.base import Plan, SampledGradientExplainer
 
 
@@ -48,7 +50,7 @@ def stateless_noise(
     return tf.gather_nd(streams, index)
 
 
-class SmoothGrad(SampledGradientExplainer):
+class SmoothGrad(TokenSupport, SampledGradientExplainer):
     """SmoothGrad (Smilkov et al. 2017) over the vanilla gradient.
 
     Args:
@@ -57,9 +59,13 @@ class SmoothGrad(SampledGradientExplainer):
         noise_level: noise standard deviation as a fraction of each sample's value
             range (paper: 0.1–0.2).
         seed: seed of the noise; the same seed gives the same maps.
-        reduce: channel reduction of the averaged gradient (default ``"max_abs"``).
+        reduce: channel reduction of the averaged gradient (default ``"auto"``:
+            ``"max_abs"``, or the L2 norm over the embedding axis for token inputs).
         squared: average squared gradients instead (SmoothGrad-Squared, Hooker et
             al. 2019).
+        embedding_layer: for token-id inputs, the layer whose output is explained
+            (default: the ``Embedding`` layer that reads the ids); the noise is added to
+            the embeddings and maps are ``(N, T)``.
         **options: ``output``, ``batch_size`` (noisy copies per forward pass),
             ``use_logits``.
     """
@@ -73,7 +79,7 @@ class SmoothGrad(SampledGradientExplainer):
         samples: int = 50,
         noise_level: float = 0.15,
         seed: int = 0,
-        reduce: str | None = "max_abs",
+        reduce: str | None = "auto",
         squared: bool = False,
         **options: Any,
     ):
@@ -87,7 +93,7 @@ class SmoothGrad(SampledGradientExplainer):
         self.samples = int(samples)
         self.noise_level = float(noise_level)
         self.seed = int(seed)
-        self.reduce = check_reduce(reduce)
+        self.reduce = check_reduce(reduce, auto=True)
         self.squared = bool(squared)
 
     def _rows(self, batch: Batch):
@@ -110,4 +116,8 @@ class SmoothGrad(SampledGradientExplainer):
         return tf.square(gradient) if self.squared else gradient
 
     def _combine(self, batch, extra, gradient_sums):
-        return [reduce_channels(tf.constant(g), self.reduce).numpy() for g in gradient_sums]
+        tokens = getattr(batch, "token_inputs", frozenset())
+        return [
+            reduce_channels(tf.constant(g), resolve_reduce(self.reduce, i in tokens)).numpy()
+            for i, g in enumerate(gradient_sums)
+        ]

@@ -26,6 +26,13 @@ Example::
     to_pil(sheet).save("saliency.png")
 """
 
+from keras_viz.render.attention import (
+    alignment_matrix,
+    attention_heads,
+    attention_heatmap,
+    patch_attention_overlay,
+    token_heatmap,
+)
 from keras_viz.render.core import (
     available_colormaps,
     colormap,
@@ -40,17 +47,27 @@ from keras_viz.render.core import (
 )
 from keras_viz.render.decision_boundary import class_colours, decision_picture, mix_class_colours
 from keras_viz.render.node_link import edge_style, node_link
+from keras_viz.render.quality import cascade_chart, line_chart, table_image
+from keras_viz.render.embedding_maps import neighbor_rows, scatter, thumbnail_map
+from keras_viz.render.patches import dissection_table, dissection_units, top_patches, top_patches_sheet
 from keras_viz.render.optvis import adversarial_figure, optvis_grid, perturbation_picture
 
 __all__ = [
     "adversarial_figure",
+    "alignment_matrix",
+    "attention_heads",
+    "attention_heatmap",
+    "patch_attention_overlay",
+    "token_heatmap",
     "available_colormaps",
+    "cascade_chart",
     "class_colours",
     "colormap",
     "decision_picture",
     "edge_style",
     "grid",
     "heatmap_to_rgb",
+    "line_chart",
     "mix_class_colours",
     "node_link",
     "normalize",
@@ -59,6 +76,14 @@ __all__ = [
     "overlay",
     "perturbation_picture",
     "sequence_strip",
+    "table_image",
     "to_pil",
     "to_uint8_image",
+    "neighbor_rows",
+    "scatter",
+    "thumbnail_map",
+    "dissection_table",
+    "dissection_units",
+    "top_patches",
+    "top_patches_sheet",
 ]

@@ -25,7 +25,7 @@ def logged(tmp_path_factory):
     model = build("functional", str(tmp))
     model.compile(optimizer=keras.optimizers.SGD(0.05), loss="sparse_categorical_crossentropy")
     callback = callbacks.ActivationMaximizationCallback(
-        optvis.channel("conv2", range(4)), log_dir=log_dir, steps=8, raise_errors=True
+        optvis.channel("conv2", range(4)), log_dir=log_dir, steps=8, freq=1, raise_errors=True
     )
     model.fit(X, Y, epochs=3, batch_size=8, verbose=0, callbacks=[keras.callbacks.TensorBoard(log_dir), callback])
     return log_dir, model, callback

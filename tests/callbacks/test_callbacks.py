@@ -17,6 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import keras_viz as kv
 from keras_viz import callbacks as kvc
+from keras_viz.callbacks._session import open_writers
 from tests.conftest import build, sample_inputs
 
 X = sample_inputs("functional", n=24, seed=1)
@@ -168,7 +169,7 @@ def test_writers_closed_when_fit_stops_with_an_exception(tmp_path, error):
         model.fit(X, Y, epochs=3, batch_size=8, verbose=0, callbacks=[*callbacks, boom])
     for callback in callbacks:
         callback.wait()  # pictures still being drawn in the background are finished
-    assert all(cb._writer is None for cb in callbacks)
+    assert open_writers() == []  # every run's writer is flushed and closed
     events = _events(os.path.join(log_dir, "keras_viz"))
     assert [e.step for e in events.Tensors("grad_cam/overlay")] == [0]
 

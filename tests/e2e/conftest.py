@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib.util
 import io
 import json
 import os
@@ -427,3 +428,59 @@ def explained_server(explained_logdir: ExplainedLogdir) -> Iterator[str]:
     with serve_tensorboard(explained_logdir.path) as base_url:
         wait_for_json(base_url, "data/plugin/images/tags", lambda tags: "keras_viz" in tags)
         yield base_url
+
+
+# --------------------------------------------------------------------------- #
+# Headless Chromium (shared: one Playwright per thread, so one package-scoped browser)
+# --------------------------------------------------------------------------- #
+
+CHROMIUM = os.environ.get("KERAS_VIZ_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-sync",
+    "--no-proxy-server",
+]
+LAUNCH_TIMEOUT_MS = 60_000
+PAGE_TIMEOUT_MS = 30_000  # the UI loads lazily; seen here: pictures within ~2 s
+
+
+def _missing() -> str | None:
+    """Why the browser test cannot run here, or None."""
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        return (
+            f"Chromium not found at {CHROMIUM}: install Debian's browser with "
+            "`apt-get install -y chromium` (scripts/test.sh does so under CI=true)"
+        )
+    if importlib.util.find_spec("playwright") is None:
+        return "Python package `playwright` is not installed: pip install -e '.[test]'"
+    return None
+
+
+MISSING = _missing()
+IN_CI = os.environ.get("CI") == "true"
+
+
+@pytest.fixture(scope="package")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium driven by Playwright, shared by the package's browser tests
+    (a second ``sync_playwright`` cannot start while one runs in the same thread)."""
+    if MISSING:  # under CI=true a missing browser is a failure, elsewhere a skip
+        if IN_CI:
+            pytest.fail(f"{MISSING} (CI=true: the browser test must run in CI, not skip)", pytrace=False)
+        pytest.skip(MISSING)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=LAUNCH_TIMEOUT_MS
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()

@@ -16,8 +16,6 @@ Each picture is an ``<img>`` (inside the shadow roots of ``tf-image-loader``) wh
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import os
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any
@@ -25,23 +23,22 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.e2e.conftest import GRID_TAG, PREFIX, SAMPLES, fetch_images
+# The `browser` fixture (headless Chromium) is the package's, in conftest.py.
+from tests.e2e.conftest import (
+    GRID_TAG,
+    IN_CI,
+    MISSING,
+    PAGE_TIMEOUT_MS,
+    PREFIX,
+    SAMPLES,
+    fetch_images,
+)
+
+if MISSING and not IN_CI:
+    # Skip before the (package-scoped) log directory and server are built for nothing.
+    pytestmark = pytest.mark.skip(reason=MISSING)
 
 RUN = "keras_viz"
-CHROMIUM = os.environ.get("KERAS_VIZ_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-sync",
-    "--no-proxy-server",
-]
-LAUNCH_TIMEOUT_MS = 60_000
-PAGE_TIMEOUT_MS = 30_000  # the UI loads lazily; seen here: pictures within ~2 s
 
 # Every <img> of the page, through the open shadow roots of TensorBoard's Polymer elements.
 _ALL_IMAGES_JS = """
@@ -87,43 +84,6 @@ _DESCRIBE_JS = f"""
   }});
 }}
 """
-
-
-def _missing() -> str | None:
-    """Why the browser test cannot run here, or None."""
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        return (
-            f"Chromium not found at {CHROMIUM}: install Debian's browser with "
-            "`apt-get install -y chromium` (scripts/test.sh does so under CI=true)"
-        )
-    if importlib.util.find_spec("playwright") is None:
-        return "Python package `playwright` is not installed: pip install -e '.[test]'"
-    return None
-
-
-MISSING = _missing()
-IN_CI = os.environ.get("CI") == "true"
-if MISSING and not IN_CI:
-    # Skip before the (package-scoped) log directory and server are built for nothing.
-    pytestmark = pytest.mark.skip(reason=MISSING)
-
-
-@pytest.fixture(scope="package")
-def browser() -> Iterator[Any]:
-    if MISSING:  # only reached under CI=true, where a missing browser is a failure
-        pytest.fail(
-            f"{MISSING} (CI=true: the browser test must run in CI, not skip)", pytrace=False
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=LAUNCH_TIMEOUT_MS
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @dataclasses.dataclass

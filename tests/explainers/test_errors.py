@@ -143,13 +143,17 @@ def test_integer_pixels_are_accepted(model):
     )
 
 
-def test_token_inputs_are_refused():
+def test_token_inputs_are_refused_by_methods_that_cannot_apply():
+    # Gradient methods explain token models at the embedding (tests/explainers/test_tokens.py);
+    # the class-activation family has no spatial input to map onto and says so.
     tokens = keras.Input((6,), dtype="int32")
     x = layers.Embedding(10, 4)(tokens)
     x = layers.GlobalAveragePooling1D()(x)
     text_model = keras.Model(tokens, layers.Dense(2)(x))
-    with pytest.raises(TypeError, match=r"has dtype int32: gradients and occlusion need a floating-point input"):
-        kv.Saliency(text_model)(np.zeros((2, 6), np.int32))
+    with pytest.raises(TypeError, match=r"grad_cam cannot explain token-id inputs .*Saliency, GradientInput"):
+        kv.GradCAM(text_model)(np.zeros((2, 6), np.int32))
+    with pytest.raises(ValueError, match=r"needs `mask_token=`"):
+        kv.Occlusion(text_model)(np.zeros((2, 6), np.int32))
 
 
 def test_multi_input_mismatches(model_zoo):
