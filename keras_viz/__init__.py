@@ -32,6 +32,7 @@ _SUBMODULES: frozenset[str] = frozenset(
         "health",
         "node_link",
         "metrics",
+        "optvis",
         "render",
         "tensorboard",
         "views",
@@ -104,6 +105,7 @@ if TYPE_CHECKING:  # what static type checkers and IDEs see (one import per line
     from keras_viz import health
     from keras_viz import metrics
     from keras_viz import node_link
+    from keras_viz import optvis
     from keras_viz import render
     from keras_viz import tensorboard
     from keras_viz._model import find_layer

@@ -321,12 +321,17 @@ def run_demo(
     render.to_pil(sheet).save(grid_png)
     projector_run, patch_tag = _dataset_views(model, x_test, y_test, log_dir, step)
     explain_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    feature_pictures = log_feature_visualizations(model, x_train, log_dir, step)
+    optvis_seconds = time.perf_counter() - start
 
     run_dir = os.path.join(log_dir, kv_tensorboard.DEFAULT_RUN)
     say(f"Wrote {len(tags)} image tags to the run {run_dir} ({explain_seconds:.1f} s):")
     say(f"  <method>/input, <method>/heatmap, <method>/overlay for {', '.join(DEMO_METHODS)}")
     say(f"  {GRID_TAG}: all methods side by side")
     say(f"Saved the comparison grid to {grid_png}")
+    say(f"Feature visualisation ({optvis_seconds:.1f} s): {', '.join(feature_pictures['tags'])} in the run "
+        f"{os.path.join(log_dir, OPTVIS_RUN)}, and {', '.join(feature_pictures['pngs'])}")
     say(f"During training, the keras-viz callbacks wrote explanations, filters, feature maps and "
         f"training health (dead ReLUs, histograms, the model diagram) to the run "
         f"{os.path.join(log_dir, TRAINING_RUN)}")
@@ -342,11 +347,18 @@ def run_demo(
         "training_run_dir": os.path.join(log_dir, TRAINING_RUN),
         "tags": tags,
         "grid_png": grid_png,
-        "seconds": {"train": train_seconds, "explain": explain_seconds, "attention": attention["seconds"]},
+        "seconds": {
+            "train": train_seconds,
+            "explain": explain_seconds,
+            "attention": attention["seconds"],
+            "optvis": optvis_seconds,
+        },
         "attention": attention,
         "projector_run_dir": projector_run,
         "views_run_dir": os.path.join(log_dir, VIEWS_RUN),
         "views_tags": [patch_tag],
+        "optvis_tags": feature_pictures["tags"],
+        "optvis_pngs": feature_pictures["pngs"],
     }
 
 
@@ -365,6 +377,61 @@ def _comparison_grid(
             tiles.append(pictures[row])
             names.append(DEMO_METHODS[prefix][0])
     return render.grid(tiles, labels=names, columns=1 + len(overlays))
+
+
+OPTVIS_RUN = "keras_viz_optvis"
+"""Run of the feature visualisations (beside ``keras_viz``)."""
+OPTVIS_CLASSES_TAG = "optvis/class_visualizations"
+OPTVIS_DREAM_TAG = "optvis/deep_dream"
+
+
+def log_feature_visualizations(model: keras.Model, x_train: np.ndarray, log_dir: str, step: int) -> dict[str, list[str]]:
+    """Class visualisations of the digits model and a DeepDream of a photograph.
+
+    * :data:`OPTVIS_CLASSES_TAG`: one image per digit optimised for the log-probability
+      of that digit, with the Fourier parameterisation scaled like the training digits'
+      spectrum (smooth strokes rather than sharp patterns on this small model);
+    * :data:`OPTVIS_DREAM_TAG`: the photograph, and the photograph dreamt by the digit
+      convolutions on its brightness (the model sees grey) with its colours put back. It is
+      4x larger than the model's input: the model is fully convolutional up to those layers.
+
+    Both go to the run :data:`OPTVIS_RUN` at ``step`` and to PNG files in ``log_dir``.
+    """
+    from keras_viz import optvis  # imported here: the demo's other steps do not need it
+
+    objective = optvis.class_score(range(len(datasets.DIGIT_CLASS_NAMES)), probability=True, log=True)
+    param = optvis.fourier(reference=x_train[:256])
+    classes = optvis.activation_maximization(model, objective, steps=128, param=param)
+    probabilities = model.predict(classes, verbose=0)
+    labels = [f"digit {k}: p={probabilities[k, k]:.2f}" for k in range(len(classes))]
+    class_sheet = render.optvis_grid(classes, labels, columns=5, scale=DISPLAY_SCALE)
+
+    photo = datasets.load_sample_photos(4 * IMAGE_SIZE)[0]
+    grey = photo.mean(axis=-1, keepdims=True)
+    dream = optvis.deep_dream(
+        model, grey, {"block2_relu": 1.0, "block3_relu": 1.0}, octaves=3, steps=10, step_size=0.004
+    )
+    coloured = np.clip(photo + (dream - grey), 0.0, 1.0)
+    dream_sheet = render.optvis_grid(np.stack([photo, coloured]), ["photograph", "DeepDream"], scale=2)
+
+    writer = kv_tensorboard.run_writer(log_dir, OPTVIS_RUN)
+    pngs = []
+    try:
+        with writer.as_default():
+            for tag, sheet, description in (
+                (OPTVIS_CLASSES_TAG, class_sheet,
+                 "Images optimised for the probability of each digit (activation maximisation), with the "
+                 "probability the model gives them."),
+                (OPTVIS_DREAM_TAG, dream_sheet,
+                 "DeepDream of block2_relu and block3_relu on a photograph 4x the model's input size."),
+            ):
+                kv_tensorboard.image_summary(tag, sheet, step=step, max_outputs=1, description=description)
+                path = os.path.join(log_dir, f"keras_viz_{tag.split('/')[-1]}.png")
+                render.to_pil(sheet).save(path)
+                pngs.append(path)
+    finally:
+        writer.close()
+    return {"tags": [OPTVIS_CLASSES_TAG, OPTVIS_DREAM_TAG], "pngs": pngs}
 
 
 def _dataset_views(

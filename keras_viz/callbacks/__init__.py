@@ -4,6 +4,7 @@ Each callback writes into the ``log_dir`` of ``keras.callbacks.TensorBoard`` as 
 run (``keras_viz`` by default), beside Keras' ``train`` and ``validation`` runs.
 """
 
+from keras_viz.callbacks.activation_maximization import ActivationMaximizationCallback
 from keras_viz.callbacks.activations import ActivationCallback
 from keras_viz.callbacks.attention import AttentionCallback
 from keras_viz.callbacks.base import VizCallback
@@ -29,6 +30,7 @@ from keras_viz.callbacks.quality import QualityCallback
 
 __all__ = [
     "ActivationCallback",
+    "ActivationMaximizationCallback",
     "AttentionCallback",
     "CAMCallback",
     "DecisionBoundaryCallback",

@@ -32,6 +32,8 @@ COMMANDS: tuple[str, ...] = (
     "attention",
     "projector",
     "top-patches",
+    "visualize",
+    "dream",
 )
 """Sub-command modules of this package, in ``--help`` order."""
 

@@ -44,8 +44,10 @@ from keras_viz.render.node_link import edge_style, node_link
 from keras_viz.render.quality import cascade_chart, line_chart, table_image
 from keras_viz.render.embedding_maps import neighbor_rows, scatter, thumbnail_map
 from keras_viz.render.patches import dissection_table, dissection_units, top_patches, top_patches_sheet
+from keras_viz.render.optvis import adversarial_figure, optvis_grid, perturbation_picture
 
 __all__ = [
+    "adversarial_figure",
     "alignment_matrix",
     "attention_heads",
     "attention_heatmap",
@@ -64,7 +66,9 @@ __all__ = [
     "node_link",
     "normalize",
     "normalize_batch",
+    "optvis_grid",
     "overlay",
+    "perturbation_picture",
     "sequence_strip",
     "table_image",
     "to_pil",

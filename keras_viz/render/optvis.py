@@ -1,0 +1,139 @@
+"""Pictures of optimised images: labelled grids, and the adversarial example figure.
+
+The figure of the seeds (Goodfellow et al. 2015, Szegedy et al. 2014): for each input,
+the original with its predicted class, the perturbation amplified (×10 by default, around
+mid-grey, so that a change of +/- ε/10 of the range is full white/black) and the
+adversarial image with its predicted class. Pure NumPy and Pillow, like the rest of
+:mod:`keras_viz.render`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from keras_viz.render.core import _check_positive_int, _check_value_range, _finite_float_array, grid, to_uint8_image
+
+__all__ = ["adversarial_figure", "optvis_grid", "perturbation_picture"]
+
+
+def _display_scale(height: int, width: int, scale: int | None, target: int = 96) -> int:
+    if scale is not None:
+        return _check_positive_int(scale, "scale")
+    return max(1, target // max(height, width, 1))
+
+
+def _batch(images: ArrayLike, name: str) -> np.ndarray:
+    array = _finite_float_array(images, name)
+    if array.ndim == 3 and array.shape[-1] not in (1, 3):
+        array = array[..., np.newaxis]  # (N, H, W) grey
+    if array.ndim != 4 or array.shape[-1] not in (1, 3) or array.shape[0] == 0:
+        raise ValueError(f"`{name}` must be a batch (N, H, W, C) with C in 1, 3; received shape {array.shape}.")
+    return array
+
+
+def optvis_grid(
+    images: ArrayLike,
+    labels: Sequence[object] | None = None,
+    *,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    columns: int | None = None,
+    scale: int | None = None,
+    normalize: bool = False,
+) -> np.ndarray:
+    """Optimised images side by side, labelled (e.g. with ``objective.names``).
+
+    Args:
+        images: ``(N, H, W, C)`` in ``value_range`` (C = 1 or 3).
+        labels: one label per image.
+        value_range: the range the images are in.
+        columns: grid columns (default: about square).
+        scale: integer upscaling; None makes each tile about 96 pixels.
+        normalize: stretch each image to its own min..max (for faint changes).
+
+    Returns:
+        uint8 ``(H', W', 3)``.
+    """
+    batch = _batch(images, "images")
+    low, high = _check_value_range(value_range)
+    tiles = []
+    for image in batch:
+        if normalize:
+            tiles.append(to_uint8_image(image))
+        else:
+            tiles.append(to_uint8_image(image, value_range=(low, high)))
+    factor = _display_scale(batch.shape[1], batch.shape[2], scale)
+    return grid(tiles, labels=None if labels is None else [str(label) for label in labels], columns=columns, scale=factor)
+
+
+def perturbation_picture(
+    perturbation: ArrayLike, *, value_range: tuple[float, float] = (0.0, 1.0), amplification: float = 10.0
+) -> np.ndarray:
+    """``(H, W, C)`` perturbation as uint8 RGB: mid-grey plus ``amplification`` times it.
+
+    A change of ``+(high - low) / (2 · amplification)`` is white, its negative black.
+    """
+    values = _finite_float_array(perturbation, "perturbation")
+    low, high = _check_value_range(value_range)
+    if not np.isfinite(amplification) or amplification <= 0:
+        raise ValueError(f"`amplification` must be a positive number; received {amplification!r}")
+    unit = 0.5 + amplification * values / (high - low)
+    return to_uint8_image(np.clip(unit, 0.0, 1.0), value_range=(0.0, 1.0))
+
+
+def adversarial_figure(
+    originals: ArrayLike,
+    adversarials: ArrayLike,
+    original_classes: Sequence[int],
+    adversarial_classes: Sequence[int],
+    *,
+    class_names: Sequence[str] | None = None,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    amplification: float = 10.0,
+    scale: int | None = None,
+) -> np.ndarray:
+    """One row per input: original | perturbation ×amplification | adversarial, labelled.
+
+    Args:
+        originals: ``(N, H, W, C)`` inputs in ``value_range``.
+        adversarials: ``(N, H, W, C)`` adversarial images (e.g. ``optvis.adversarial(...).images``).
+        original_classes: the class predicted for each original.
+        adversarial_classes: the class predicted for each adversarial image.
+        class_names: names of the classes (default: their indices).
+        value_range: the images' range.
+        amplification: factor applied to the perturbation in the middle column.
+        scale: integer upscaling; None makes each tile about 96 pixels.
+
+    Returns:
+        uint8 ``(H', W', 3)``.
+    """
+    before = _batch(originals, "originals")
+    after = _batch(adversarials, "adversarials")
+    if before.shape != after.shape:
+        raise ValueError(f"`originals` {before.shape} and `adversarials` {after.shape} must have the same shape.")
+    count = len(before)
+    if len(original_classes) != count or len(adversarial_classes) != count:
+        raise ValueError(
+            f"Give one class per image: {count} images, {len(original_classes)} original and "
+            f"{len(adversarial_classes)} adversarial classes."
+        )
+
+    def name(index: int) -> str:
+        index = int(index)
+        if class_names is None:
+            return str(index)
+        return str(class_names[index]) if 0 <= index < len(class_names) else str(index)
+
+    low, high = _check_value_range(value_range)
+    tiles, labels = [], []
+    for original, adversarial, a, b in zip(before, after, original_classes, adversarial_classes):
+        tiles += [
+            to_uint8_image(original, value_range=(low, high)),
+            perturbation_picture(adversarial - original, value_range=(low, high), amplification=amplification),
+            to_uint8_image(adversarial, value_range=(low, high)),
+        ]
+        labels += [f"original: {name(a)}", f"perturbation x{amplification:g}", f"adversarial: {name(b)}"]
+    factor = _display_scale(before.shape[1], before.shape[2], scale)
+    return grid(tiles, labels=labels, columns=3, scale=factor)
