@@ -14,7 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from keras_viz.render.core import _check_positive_int, _check_value_range, _finite_float_array, grid, to_uint8_image
+from keras_viz.render._checks import _check_positive_int, _finite_float_array
+from keras_viz.render.grids import grid
+from keras_viz.render.images import _check_value_range, to_uint8_image
 
 __all__ = ["adversarial_figure", "optvis_grid", "perturbation_picture"]
 
