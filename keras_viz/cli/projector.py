@@ -55,14 +55,17 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
             "Compute the codes ('CNN codes') of a layer of a saved .keras model for every image in "
             "FOLDER (labels from sub-folder names) and write them, with the labels and sprite "
             "thumbnails, as a new run of LOG_DIR that TensorBoard's projector loads. Example: "
-            "keras-viz projector model.keras photos/ --layer gap --log-dir logs"
+            "keras-viz projector model.keras photos/ --layer gap --output logs"
         ),
     )
     _common.add_model_options(parser)
     parser.add_argument("folder", metavar="FOLDER", help="folder of images, or of one sub-folder per label")
     _common.add_layer_option(parser, "layer whose codes are exported: name, 'outer/inner' path or index", required=True)
     _common.add_image_options(parser, images=False)
-    parser.add_argument("--log-dir", default="logs", help="TensorBoard log directory (default: %(default)s)")
+    parser.add_argument(
+        "--output", "--log-dir", dest="log_dir", default="logs", metavar="LOG_DIR",
+        help="TensorBoard log directory the export is added to, as a new run (default: %(default)s)",
+    )
     parser.add_argument("--run", dest="run_name", help="run directory name (default: projector_<name>_<time>, a new run)")
     parser.add_argument("--name", default=None, help="tensor name in the projector (default: the layer)")
     parser.add_argument(

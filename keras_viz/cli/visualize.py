@@ -24,17 +24,17 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         help="optimise images that excite a channel or a class of a saved .keras model",
         description=(
             "Activation maximisation (feature visualisation by optimisation): start from noise and "
-            "climb the gradient of a channel's mean activation (--layer with --channel) or of a "
+            "climb the gradient of a channel's mean activation (--layer with --channels) or of a "
             "class score (--target), with a decorrelated Fourier parameterisation and random "
             "transforms. Writes one PNG per image and a labelled grid. Example: keras-viz visualize "
-            "model.keras --layer conv3 --channel 0 1 2 3 --output pictures/"
+            "model.keras --layer conv3 --channels 0 1 2 3 --output pictures/"
         ),
     )
     _common.add_model_options(parser)
     _common.add_image_options(parser, images=False)
     _common.add_layer_option(parser, "layer whose channels are visualised: name, 'outer/inner' path or index")
     parser.add_argument(
-        "--channel", nargs="+", type=_common.int_at_least(0), metavar="N",
+        "--channels", "--channel", dest="channel", nargs="+", type=_common.int_at_least(0), metavar="C",
         help="channel index(es) of --layer; several give one image each, optimised as one batch",
     )
     _common.add_target_option(parser, "class index to visualise (the logit, or with --probability the softmax)")
@@ -65,9 +65,9 @@ def _file_part(text: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     if args.target is not None and (args.layer is not None or args.channel):
-        raise CommandError("give either --target (a class) or --layer with --channel, not both")
+        raise CommandError("give either --target (a class) or --layer with --channels, not both")
     if args.target is None and (args.layer is None or not args.channel):
-        raise CommandError("give --layer with --channel N ... (channels), or --target CLASS (a class)")
+        raise CommandError("give --layer with --channels C ... (channels), or --target CLASS (a class)")
     if args.probability and args.target is None:
         raise CommandError("--probability applies to --target")
     input_range = _common.check_input_range(args.input_range)
