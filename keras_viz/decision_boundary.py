@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_viz._model import check_backend, check_model, declared_inputs
+from keras_viz._model import check_backend, check_model, declared_inputs, logits_of, output_names
 from keras_viz.activations import FeatureMaps
 from keras_viz.render.colour import colormap
 
@@ -63,23 +63,18 @@ def plane_grid(extent: Sequence[float], resolution: int) -> np.ndarray:
     return np.stack([gx.ravel(), gy.ravel()], axis=-1).astype(np.float32)
 
 
-def to_probabilities(outputs: np.ndarray) -> np.ndarray:
-    """Model outputs ``(N, K)`` as class probabilities ``(N, max(K, 2))``.
+def to_probabilities(logits: np.ndarray) -> np.ndarray:
+    """Class scores before the final squashing ``(N, K)`` as probabilities ``(N, max(K, 2))``.
 
-    One unit is read as the probability of the positive class (a sigmoid output; values
-    outside [0, 1] are logits and go through the sigmoid); several units are
-    probabilities when they are non-negative and sum to 1, logits (softmax) otherwise.
+    One unit is a binary classifier's logit (sigmoid: the probability of the positive
+    class); several units are class logits (softmax).
     """
-    values = np.asarray(outputs, np.float64)
+    values = np.asarray(logits, np.float64)
     if values.ndim != 2:
         raise ValueError(f"model outputs must be (N, classes); received shape {values.shape}.")
     if values.shape[1] == 1:
-        p = values[:, 0]
-        if p.min() < 0 or p.max() > 1:
-            p = 1.0 / (1.0 + np.exp(-p))
+        p = 1.0 / (1.0 + np.exp(-values[:, 0]))
         return np.stack([1.0 - p, p], axis=-1)
-    if values.min() >= 0 and np.allclose(values.sum(axis=1), 1.0, atol=1e-3):
-        return values
     shifted = np.exp(values - values.max(axis=1, keepdims=True))
     return shifted / shifted.sum(axis=1, keepdims=True)
 
@@ -153,7 +148,19 @@ class DecisionBoundary:
         self.margin = float(margin)
         self.output = output
         self.batch_size = int(batch_size)
-        self._forward = tf.function(lambda x: self.model(x, training=False), autograph=False, reduce_retracing=True)
+        self._output_names: list[str] = []
+        self._forward = tf.function(self._logits, autograph=False, reduce_retracing=True)
+
+    def _logits(self, points: tf.Tensor) -> list[tf.Tensor]:
+        """Each output's scores before a final softmax/sigmoid, found in the traced graph.
+
+        Reading the squashing op off the graph (as the explainers do) tells a probability
+        output from a logit output whatever values it takes; an output with no softmax or
+        sigmoid is taken as logits.
+        """
+        outputs = self.model(points, training=False)
+        self._output_names = output_names(self.model, outputs)
+        return [logits_of(t) for t in tf.nest.flatten(outputs)]
 
     def __call__(self, points: Any = None, *, extent: Sequence[float] | None = None) -> Plane:
         """The decision over the plane spanned by ``points`` (or over ``extent``)."""
@@ -166,18 +173,21 @@ class DecisionBoundary:
             [self._select(self._forward(tf.constant(grid[i : i + self.batch_size])))
              for i in range(0, len(grid), self.batch_size)]
         )
-        probabilities = to_probabilities(outputs).astype(np.float32)
+        probabilities = to_probabilities(outputs).astype(np.float32)  # outputs: logits
         return Plane(probabilities.reshape(self.resolution, self.resolution, -1), tuple(float(v) for v in extent))
 
-    def _select(self, outputs: Any) -> np.ndarray:
-        flat = tf.nest.flatten(outputs)
-        if len(flat) == 1:
-            return np.asarray(flat[0], np.float64)
-        if self.output is None:
-            raise ValueError(f"`model` has {len(flat)} outputs; pass `output=` with the one to draw.")
-        if isinstance(outputs, dict):
-            return np.asarray(outputs[self.output], np.float64)
-        return np.asarray(flat[int(self.output)], np.float64)
+    def _select(self, logits: list[tf.Tensor]) -> np.ndarray:
+        if len(logits) == 1:
+            return np.asarray(logits[0], np.float64)
+        names = self._output_names
+        if isinstance(self.output, str) and self.output in names:
+            return np.asarray(logits[names.index(self.output)], np.float64)
+        if isinstance(self.output, (int, np.integer)) and not isinstance(self.output, bool) and -len(logits) <= self.output < len(logits):
+            return np.asarray(logits[int(self.output)], np.float64)
+        raise ValueError(
+            f"`output` must name one of the model's {len(logits)} outputs ({', '.join(names)}) or "
+            f"index it; received output={self.output!r}."
+        )
 
     def neuron_maps(
         self, layers: Sequence[Any], extent: Sequence[float], *, resolution: int = 24

@@ -378,3 +378,31 @@ def test_diagram_of_a_cnn_draws_the_block_diagram_and_says_why_not_node_link(wor
     assert "no node-link diagram" in out and not (tmp_path / "brightness_node_link.png").exists()
     code, out, err = run_cli(capsys, "diagram", model, "--kind", "node-link", "--output", tmp_path)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Conv2D" in err
+
+
+@pytest.mark.parametrize(
+    "mode, values, expected",
+    [
+        ("I;16", np.array([[0, 32768, 65535]], np.uint16), [0, 128, 255]),
+        ("F", np.array([[0.0, 0.5, 1.0]], np.float32), [0, 128, 255]),
+        ("I", np.array([[0, 1000, 65535]], np.int32), [0, 4, 255]),
+    ],
+)
+def test_high_bit_depth_images_are_scaled_not_clipped(tmp_path, mode, values, expected):
+    from keras_viz.cli import _common
+
+    path = tmp_path / "deep.tiff"
+    Image.fromarray(values, mode=mode if mode != "I;16" else None).save(path)
+    picture = _common.read_image(str(path))
+    assert picture.mode == "L"
+    np.testing.assert_array_equal(np.asarray(picture)[0], expected)
+
+
+def test_animated_images_use_the_first_frame_with_a_note(tmp_path, capsys):
+    from keras_viz.cli import _common
+
+    frames = [Image.fromarray(np.full((4, 4), v, np.uint8)) for v in (10, 200)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    picture = _common.read_image(str(tmp_path / "anim.gif"))
+    assert np.asarray(picture.convert("L")).mean() < 50
+    assert "2 frames; using the first" in capsys.readouterr().err

@@ -145,3 +145,11 @@ def test_bad_input_is_one_line_with_exit_code_2(files, tmp_path, capsys, command
     assert err.startswith(f"keras-viz {command}: error:"), err
     assert expected in err, err
     assert "Traceback" not in err
+
+
+def test_an_output_path_that_is_a_file_is_a_one_line_error(files, tmp_path, capsys):
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file, not a folder")
+    code, _, err = run_cli(capsys, "explain", files / "image.keras", files / "photo.png", "--method", "saliency",
+                           "--output", blocker)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and str(blocker) in err and "Traceback" not in err

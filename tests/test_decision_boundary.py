@@ -42,10 +42,31 @@ def test_softmax_model_regions_and_logits():
     grid = plane_grid((-1, 1, -1, 1), 8)
     logits = grid @ np.array([[1, -1, 0], [0, 0, 1]])
     np.testing.assert_array_equal(plane.classes.ravel(), logits.argmax(1))  # softmax applied to logits
-    np.testing.assert_allclose(to_probabilities(np.array([[0.2, 0.8]])), [[0.2, 0.8]])
-    np.testing.assert_allclose(to_probabilities(np.array([[0.25]]))[0], [0.75, 0.25])  # a probability
     p, q = 1 / (1 + np.exp(2.0)), 1 / (1 + np.exp(-0.5))
-    np.testing.assert_allclose(to_probabilities(np.array([[-2.0], [0.5]])), [[1 - p, p], [1 - q, q]])  # logits
+    np.testing.assert_allclose(to_probabilities(np.array([[-2.0], [0.5]])), [[1 - p, p], [1 - q, q]])
+    np.testing.assert_allclose(to_probabilities(np.array([[0.0, np.log(3.0)]])), [[0.25, 0.75]])
+
+
+def test_a_logit_output_is_read_as_logits_whatever_its_values():
+    """A Dense(1) logit (trained with from_logits=True) with values inside [0, 1] is still a logit."""
+    model = keras.Sequential([keras.Input((2,)), layers.Dense(1, name="logit")])
+    model.get_layer("logit").set_weights([np.array([[0.1], [0.1]], np.float32), np.array([0.3], np.float32)])
+    plane = kv.DecisionBoundary(model, resolution=8)(extent=(-1, 1, -1, 1))
+    grid = plane_grid((-1, 1, -1, 1), 8)
+    expected = 1 / (1 + np.exp(-(0.1 * grid.sum(1) + 0.3)))  # logits in [0.1, 0.5]: all class 1
+    np.testing.assert_allclose(plane.probabilities[..., 1].ravel(), expected, atol=1e-6)
+    assert plane.classes.all()
+
+
+def test_multi_output_models_choose_the_output_by_name_or_index():
+    inputs = keras.Input((2,))
+    a = layers.Dense(2, activation="softmax", name="a")(inputs)
+    b = layers.Dense(1, activation="sigmoid", name="b")(inputs)
+    model = keras.Model(inputs, [a, b])
+    assert kv.DecisionBoundary(model, output="b", resolution=4)(extent=(0, 1, 0, 1)).probabilities.shape == (4, 4, 2)
+    assert kv.DecisionBoundary(model, output=0, resolution=4)(extent=(0, 1, 0, 1)).probabilities.shape == (4, 4, 2)
+    with pytest.raises(ValueError, match="`output`"):
+        kv.DecisionBoundary(model, output="c", resolution=4)(extent=(0, 1, 0, 1))
 
 
 def test_picture_colours_the_classes_and_draws_points():
@@ -117,3 +138,7 @@ def test_callback_on_a_model_that_is_not_a_dense_chain_logs_the_plane(moons, tmp
     assert "decision_boundary/plane" in written and "decision_boundary/network" not in written
     with pytest.raises(ValueError, match="labels"):
         DecisionBoundaryCallback(x, y[:3], log_dir=tmp_path)
+    for bad, match in ((dict(resolution=1), "resolution"), (dict(size=-3), "size"), (dict(max_units=0), "max_units"),
+                       (dict(output=1.5), "output")):
+        with pytest.raises((ValueError, TypeError), match=match):
+            DecisionBoundaryCallback(x, y, log_dir=tmp_path, **bad)

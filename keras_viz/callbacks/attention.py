@@ -120,7 +120,9 @@ class AttentionCallback(VizCallback):
             of one length (a stack of self-attention layers); a list of layer paths
             rolls out those (e.g. only the encoder of an encoder-decoder); False none.
         log_dir: the ``log_dir`` of ``keras.callbacks.TensorBoard``.
-        freq: log every ``freq`` epochs (and after the last).
+        freq: log every ``freq`` epochs (and after the last); None (default): under the
+            callbacks' shared time ``budget`` (first and last epoch always; see
+            :class:`~keras_viz.callbacks.base.VizCallback`).
         colormap, font_size: how the heatmaps are drawn.
         **options: ``run``, ``batch_freq``, ``max_outputs`` (samples drawn, default 4),
             ``raise_errors``, ``background``.
@@ -141,7 +143,7 @@ class AttentionCallback(VizCallback):
         layers: Sequence[Any] | None = None,
         rollout: bool | Sequence[str] = True,
         log_dir: str,
-        freq: int = 1,
+        freq: int | None = None,
         colormap: str = "viridis",
         font_size: int = 11,
         **options: Any,

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from keras_viz.callbacks.base import VizCallback
-from keras_viz.decision_boundary import DecisionBoundary, data_extent
+from keras_viz.decision_boundary import DecisionBoundary, data_extent, plane_grid
 from keras_viz.node_link import dense_chain, node_link_diagram
 from keras_viz.render.decision_boundary import decision_picture
 from keras_viz.tensorboard import image_summary
@@ -35,7 +35,10 @@ class DecisionBoundaryCallback(VizCallback):
             layers (other models log the plane only).
         max_units: most neurons drawn per layer in the diagram.
         output: output name or index for multi-output models.
-        **options: ``run``, ``freq``, ``batch_freq``, ``raise_errors``.
+        **options: ``run``, ``freq`` (default 1: every epoch, unlike the other callbacks'
+            time budget: evaluating a small 2-D classifier over the grid takes milliseconds,
+            and watching the boundary move epoch by epoch is the point), ``budget``,
+            ``batch_freq``, ``raise_errors``.
     """
 
     def __init__(
@@ -51,6 +54,7 @@ class DecisionBoundaryCallback(VizCallback):
         output: str | int | None = None,
         **options: Any,
     ):
+        options.setdefault("freq", 1)
         super().__init__(log_dir=log_dir, **options)
         self.points = np.asarray(points, np.float32)
         self.extent = data_extent(self.points)  # validates the points
@@ -59,10 +63,16 @@ class DecisionBoundaryCallback(VizCallback):
             raise ValueError(
                 f"`labels` must have one entry per point ({len(self.points)}); received {len(self.labels)}."
             )
-        self.resolution = resolution
-        self.size = size
+        plane_grid(self.extent, resolution)  # validates resolution
+        for name, value, minimum in (("size", size, 16), ("max_units", max_units, 2)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+                raise ValueError(f"`{name}` must be an int >= {minimum}; received {name}={value!r}.")
+        if output is not None and (isinstance(output, bool) or not isinstance(output, (str, int, np.integer))):
+            raise TypeError(f"`output` must be an output name or index; received output={output!r}.")
+        self.resolution = int(resolution)
+        self.size = int(size)
         self.network = bool(network)
-        self.max_units = max_units
+        self.max_units = int(max_units)
         self.output = output
         self._boundary: DecisionBoundary | None = None
 

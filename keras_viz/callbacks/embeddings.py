@@ -33,7 +33,9 @@ class EmbeddingCallback(VizCallback):
         layer: the layer whose codes are exported (name, ``/``-path or index).
         labels: optional true label per input (ints or strings).
         log_dir: the ``log_dir`` of ``keras.callbacks.TensorBoard``.
-        freq: export every ``freq`` epochs (and after the last).
+        freq: export every ``freq`` epochs (and after the last); None (default): under the
+            callbacks' shared time ``budget`` (first and last epoch always; see
+            :class:`~keras_viz.callbacks.base.VizCallback`).
         class_names: names of integer labels and predictions in the metadata.
         pool: how spatial outputs become vectors (``"avg"``, ``"max"``, None).
         images: write the inputs as sprite thumbnails (default: when they are images).
@@ -54,7 +56,7 @@ class EmbeddingCallback(VizCallback):
         layer: Any,
         labels: Sequence[Any] | None = None,
         log_dir: str,
-        freq: int = 1,
+        freq: int | None = None,
         class_names: Sequence[str] | None = None,
         pool: str | None = "avg",
         images: bool | None = None,

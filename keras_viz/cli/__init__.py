@@ -90,3 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError) as error:  # the library's validation of the inputs
         print(f"{prefix}: error: {one_line(error)}", file=sys.stderr)
         return 2
+    except OSError as error:  # writing the outputs: a file where a folder should be, no space, ...
+        where = f" ({error.filename})" if getattr(error, "filename", None) else ""
+        print(f"{prefix}: error: {error.strerror or one_line(error)}{where}", file=sys.stderr)
+        return 2

@@ -191,16 +191,45 @@ def stems_of(paths: Sequence[str]) -> list[str]:
 
 
 def read_image(path: str) -> Image.Image:
-    """Reads an image file with Pillow, upright according to its EXIF orientation."""
+    """Reads an image file with Pillow: upright by its EXIF orientation, 8 bits per channel.
+
+    Greyscale images of more than 8 bits (16-bit PNG or TIFF, 32-bit integer or float
+    TIFF) are scaled to 0..255 by their type's range (a float image by 1 when its values
+    lie in [0, 1], else by 255 or its maximum) instead of being clipped at 255 as Pillow's
+    conversion does. A file with several frames (an animated GIF, a multi-page TIFF) gives
+    its first frame, with a note on stderr.
+    """
     if not os.path.isfile(path):
         raise CommandError(f"image file not found: {path}")
     try:
         with Image.open(path) as image:
             image.load()
+            frames = getattr(image, "n_frames", 1)
             upright = ImageOps.exif_transpose(image)
-            return upright if upright is not image else image.copy()
+            picture = upright if upright is not image else image.copy()
     except (OSError, ValueError, SyntaxError) as error:  # UnidentifiedImageError is an OSError
         raise CommandError(f"could not read image {path}: {one_line(error)}") from error
+    if frames > 1:
+        print(f"keras-viz: note: {path} has {frames} frames; using the first", file=sys.stderr)
+    return _eight_bit(picture)
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """High-bit-depth greyscale images as 8-bit "L", scaled by their range, not clipped."""
+    if not (image.mode.startswith("I") or image.mode == "F"):
+        return image
+    import numpy as np
+
+    values = np.asarray(image, dtype=np.float64)
+    if image.mode.startswith("I;16"):
+        scale = 65535.0
+    elif image.mode == "I":
+        scale = 65535.0 if values.max(initial=0) <= 65535 else float(2**31 - 1)
+    else:  # "F"
+        top = float(values.max(initial=0))
+        scale = 1.0 if top <= 1.0 else (255.0 if top <= 255.0 else top)
+    grey = np.clip(values / scale, 0.0, 1.0)
+    return Image.fromarray(np.rint(grey * 255).astype(np.uint8), mode="L")
 
 
 def load_custom_objects(specs: Sequence[str]) -> dict[str, Any]:
