@@ -42,8 +42,9 @@ __all__ = [
     "resolve_param",
 ]
 
-# Square root of the RGB covariance of ImageNet photos (lucid's ``color_correlation_svd_sqrt``).
-IMAGENET_COLOUR_SQRT = np.array(
+# Square root of the RGB covariance of ImageNet photos (lucid's ``color_correlation_svd_sqrt``),
+# as published: its largest column norm is about 0.462.
+IMAGENET_COLOUR_SQRT_RAW = np.array(
     [[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], dtype=np.float32
 )
 
@@ -78,8 +79,19 @@ def covariance_sqrt(covariance: Any) -> np.ndarray:
     eigenvalues, vectors = np.linalg.eigh(sigma)
     if eigenvalues.min() <= 0:
         raise ValueError("`colour_covariance` must be positive definite (all eigenvalues > 0).")
-    root = vectors @ np.diag(np.sqrt(eigenvalues)) @ vectors.T
+    return normalised_colour_sqrt(vectors @ np.diag(np.sqrt(eigenvalues)) @ vectors.T)
+
+
+def normalised_colour_sqrt(root: Any) -> np.ndarray:
+    """A colour square root divided by its largest column norm (lucid's ``max_norm_svd_sqrt``):
+    a unit value in any decorrelated channel then becomes an RGB colour of norm at most 1."""
+    root = np.asarray(root, dtype=np.float64)
     return (root / np.linalg.norm(root, axis=0).max()).astype(np.float32)
+
+
+# What the default Fourier parameterisation mixes colours with: lucid's
+# ``color_correlation_svd_sqrt / max_norm_svd_sqrt`` (``param/color.py``).
+IMAGENET_COLOUR_SQRT = normalised_colour_sqrt(IMAGENET_COLOUR_SQRT_RAW)
 
 
 def colour_covariance_of(images: Any) -> np.ndarray:

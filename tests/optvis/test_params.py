@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -173,3 +175,20 @@ def test_building_blocks_are_immutable_and_compose():
     fourier = optvis.fourier()
     bound = fourier.bind(8, 8, 3, (0.0, 1.0))
     assert bound is not fourier and not hasattr(fourier, "height")
+
+
+def test_default_colour_matrix_is_lucids_normalised_matrix():
+    # lucid's param/color.py: color_correlation_svd_sqrt / max_norm_svd_sqrt, where the max
+    # column norm is that of the first column, sqrt(0.26² + 0.27² + 0.27²) = sqrt(0.2134).
+    raw = [[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]]
+    norm = math.sqrt(0.26**2 + 0.27**2 + 0.27**2)
+    assert abs(norm - 0.4619523) < 1e-6  # lucid's max_norm_svd_sqrt
+    expected = np.array([[value / norm for value in row] for row in raw])
+    np.testing.assert_allclose(expected[0], [0.56283, 0.19483, 0.04329], atol=1e-5)  # pinned by hand
+    fourier = optvis.fourier()
+    np.testing.assert_allclose(fourier.colour_sqrt, expected, rtol=1e-6)
+    # and the raw image is the decorrelated one times that matrix (lucid: t_flat @ M.T)
+    bound = fourier.bind(4, 5, 3, (0.0, 1.0))
+    spectrum = bound.init(3, np.arange(2))
+    decorrelated = bound._decorrelated(spectrum).numpy()
+    np.testing.assert_allclose(bound.raw(spectrum).numpy(), decorrelated @ expected.T, rtol=1e-5, atol=1e-7)
