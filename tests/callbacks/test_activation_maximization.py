@@ -65,3 +65,41 @@ def test_settings_are_checked_without_touching_the_filesystem(tmp_path):
         callbacks.ActivationMaximizationCallback(optvis.class_score(1), log_dir=log_dir, name="a b")
     callbacks.ActivationMaximizationCallback(optvis.class_score(1), log_dir=log_dir, name="classes")
     assert not os.path.exists(log_dir)
+
+
+@pytest.mark.parametrize(
+    "setting, error, message",
+    [
+        (dict(size="big"), TypeError, "`size`.*'big'"),
+        (dict(size=(0, 16)), ValueError, r"`size`.*\(0, 16\)"),
+        (dict(size=(16, 16, 3)), ValueError, "`size`"),
+        (dict(param="nope"), ValueError, "`param`.*'nope'"),
+        (dict(param=3), TypeError, "`param`.*3"),
+        (dict(transforms="all"), ValueError, "`transforms`.*'all'"),
+        (dict(transforms=[optvis.jitter(2), "rotate"]), TypeError, "`transforms`"),
+        (dict(transforms=5), TypeError, "`transforms`.*5"),
+        (dict(regularizers="tv"), TypeError, "`regularizers`.*'tv'"),
+        (dict(regularizers=[optvis.l2(0.1), 3]), TypeError, "`regularizers`"),
+        (dict(learning_rate=-1.0), ValueError, "`learning_rate`"),
+        (dict(learning_rate="fast"), TypeError, "`learning_rate`"),
+        (dict(value_range=(0, 1, 2)), ValueError, "`value_range`"),
+        (dict(param="pixel", transforms=None, regularizers=[optvis.blur_every(2)], size=8), None, None),
+    ],
+)
+def test_every_model_free_setting_is_checked_at_construction(tmp_path, setting, error, message):
+    log_dir = str(tmp_path / "never")
+    make = lambda: callbacks.ActivationMaximizationCallback(optvis.class_score(1), log_dir=log_dir, **setting)  # noqa: E731
+    if error is None:
+        make()
+    else:
+        with pytest.raises(error, match=message):
+            make()
+    assert not os.path.exists(log_dir)
+
+
+def test_projections_with_a_generator_are_refused_at_construction(tmp_path):
+    decoder = keras.Sequential([keras.Input((4,)), keras.layers.Dense(64), keras.layers.Reshape((8, 8, 1))])
+    with pytest.raises(ValueError, match="param='pixel' or 'fourier'"):
+        callbacks.ActivationMaximizationCallback(
+            optvis.class_score(1), log_dir=str(tmp_path), param=decoder, regularizers=[optvis.blur_every(2)]
+        )

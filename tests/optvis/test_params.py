@@ -72,7 +72,10 @@ def test_pixel_parameterisation_squashes_into_the_range():
 
 
 def _apply(transform, images, u, fill=0.5):
-    return transforms.apply(transform, tf.constant(images), tf.constant(u, tf.float32), fill).numpy()
+    """The optimisation's own path: plan the transform's work from its random numbers, execute it."""
+    images = tf.constant(images)
+    steps = transforms.plan(transform, tf.constant(u, tf.float32), images.shape[1], images.shape[2])
+    return transforms.execute(steps, images, fill).numpy()
 
 
 def test_jitter_is_an_exact_integer_shift_with_fill():
@@ -107,7 +110,7 @@ def test_compose_flattens_and_fuses_geometric_transforms_into_one_resampling():
 
     @tf.function
     def run(images, u):
-        return transforms.apply(standard, images, u, 0.5)
+        return transforms.execute(transforms.plan(standard, u, 32, 32), images, 0.5)
 
     graph = run.get_concrete_function(tf.TensorSpec((2, 32, 32, 3)), tf.TensorSpec((2, 6))).graph
     kinds = [op.type for op in graph.get_operations()]
@@ -164,6 +167,41 @@ def test_clipping_projections_zero_the_smallest_pixels():
 def test_bad_building_blocks(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        # a wrong type is a TypeError naming the argument, checked before the name is formatted
+        (lambda: optvis.l1("a"), "`weight`.*'a'"),
+        (lambda: optvis.l2("a"), "`weight`.*'a'"),
+        (lambda: optvis.total_variation("a"), "`weight`.*'a'"),
+        (lambda: optvis.total_variation(0.1, beta="x"), "`beta`"),
+        (lambda: optvis.blur_every(2.5), "`every`.*2.5"),
+        (lambda: optvis.blur_every(2, sigma=None), "`sigma`"),
+        (lambda: optvis.clip_small_norm("10"), "`percentile`"),
+        (lambda: optvis.jitter(2.5), "`pixels`.*2.5"),  # refused, not truncated to 2
+        (lambda: optvis.jitter(True), "`pixels`"),
+        (lambda: optvis.pad("4"), "`pixels`"),
+        (lambda: optvis.rotate(None), "`degrees`"),
+        (lambda: optvis.scale(1.1), "`factors`"),
+        (lambda: optvis.blur("wide"), "`sigma`"),
+        (lambda: optvis.fourier(decay="1/f"), "`decay`"),
+        (lambda: optvis.pixel(squash=1), "`squash`"),
+        (lambda: optvis.pixel(init_std="x"), "`init_std`"),
+        (lambda: transforms.resolve_transforms(3, 8, 8), "`transforms`"),
+        (lambda: params.resolve_param(3), "`param`"),
+    ],
+)
+def test_wrong_types_are_type_errors(make, match):
+    with pytest.raises(TypeError, match=match):
+        make()
+
+
+def test_integral_settings_are_kept_exactly():
+    assert optvis.jitter(np.int64(3)).name == "jitter(3)"
+    assert optvis.blur_every(np.int32(2)).every == 2
+    assert optvis.l1(np.float32(0.5)).weight == 0.5
 
 
 def test_building_blocks_are_immutable_and_compose():
