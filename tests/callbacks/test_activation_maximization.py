@@ -103,3 +103,23 @@ def test_projections_with_a_generator_are_refused_at_construction(tmp_path):
         callbacks.ActivationMaximizationCallback(
             optvis.class_score(1), log_dir=str(tmp_path), param=decoder, regularizers=[optvis.blur_every(2)]
         )
+
+
+def test_a_two_channel_model_is_logged_as_one_panel_per_channel(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((8, 8, 2)), keras.layers.Conv2D(3, 3, activation="relu", name="conv"),
+         keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2, activation="softmax")]
+    )
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    log_dir = str(tmp_path / "logs")
+    callback = callbacks.ActivationMaximizationCallback(
+        optvis.channel("conv", 1), log_dir=log_dir, steps=2, freq=1, scale=1, raise_errors=True
+    )
+    x = np.random.default_rng(0).uniform(size=(4, 8, 8, 2)).astype(np.float32)
+    model.fit(x, np.array([0, 1, 0, 1]), epochs=1, verbose=0, callbacks=[callback])
+    events = EventAccumulator(os.path.join(log_dir, "keras_viz"), size_guidance={"tensors": 0})
+    events.Reload()
+    blob = events.Tensors(callback.tag)[0].tensor_proto.string_val[2]
+    picture = np.asarray(Image.open(io.BytesIO(blob)).convert("RGB"))
+    assert picture.shape[1] == 2 * 8 + 1 + 2 * 2  # two 8-pixel panels, a separator, the padding
