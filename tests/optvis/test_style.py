@@ -45,6 +45,23 @@ def test_texture_synthesis_without_content(digits):
         optvis.style_transfer(digits.model, None, style, style_layers=STYLE_LAYERS, steps=1, style_weight=-1)
 
 
+@pytest.mark.parametrize(
+    "options, error, match",
+    [
+        (dict(size="big"), TypeError, "`size`.*'big'"),
+        (dict(size=(0, 20)), ValueError, "`size`"),
+        (dict(size=2.5), TypeError, "`size`"),
+        (dict(init="photo"), ValueError, "`init`.*'photo'"),
+        (dict(content=True, size=(20, 20)), ValueError, "`size`=\\(20, 20\\) applies to textures"),
+    ],
+)
+def test_bad_sizes_name_the_argument(digits, options, error, match):
+    content = digits.x_test[0] if options.pop("content", False) else None
+    with pytest.raises(error, match=match):
+        optvis.style_transfer(digits.model, content, digits.x_test[2], content_layer="block3_relu",
+                              style_layers=STYLE_LAYERS, steps=1, **options)
+
+
 def test_starting_from_the_content_image(digits):
     content = digits.x_test[4]
     kept = optvis.style_transfer(
