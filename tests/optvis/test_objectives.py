@@ -250,3 +250,43 @@ def test_errors_when_bound_to_a_model(model):
         optvis.score(model, optvis.channel("conv", 0), X[:, :3])
     with pytest.raises(TypeError, match="objective"):
         optvis.score(model, "conv:0", X)
+
+
+def test_score_traces_once_per_model_signature_and_objective_content(model, monkeypatch):
+    import gc
+    import importlib
+    import weakref
+
+    score_module = importlib.import_module("keras_viz.optvis.score")  # optvis.score is the function
+
+    traced = []
+    real_reader = score_module.ObjectiveReader
+
+    def counting_reader(*args, **kwargs):
+        traced.append(args[1].name)
+        return real_reader(*args, **kwargs)
+
+    monkeypatch.setattr(score_module, "ObjectiveReader", counting_reader)
+    first = optvis.score(model, optvis.channel("conv", 1) - 0.5 * optvis.deepdream("conv"), X)
+    again = optvis.score(model, optvis.channel("conv", 1) - 0.5 * optvis.deepdream("conv"), X[:3])  # a new, equal objective
+    np.testing.assert_allclose(again, first[:3], rtol=1e-6)
+    assert traced == ["conv:1 - 0.5·deepdream(conv)"]
+    optvis.score(model, optvis.channel("conv", 2) - 0.5 * optvis.deepdream("conv"), X)  # other content: traced
+    optvis.score(model, optvis.channel(model.get_layer("conv"), 2) - 0.5 * optvis.deepdream("conv"), X)
+    optvis.score(model, optvis.direction("conv", [1.0, 0.0, 0.0]), X)
+    optvis.score(model, optvis.direction("conv", [0.0, 1.0, 0.0]), X)  # arrays are compared by value
+    assert len(traced) == 5
+    # the cached function reads the current weights
+    changed = keras.models.clone_model(model)
+    changed.set_weights(model.get_weights())
+    before = optvis.score(changed, optvis.channel("conv", 1), X)
+    changed.get_layer("conv").set_weights([W_CONV, B_CONV + 1.0])
+    np.testing.assert_allclose(optvis.score(changed, optvis.channel("conv", 1), X), before + 1.0, rtol=1e-5)
+    # bounded, and gone with the model
+    for k in range(score_module.MAX_FUNCTIONS_PER_MODEL + 3):
+        optvis.score(changed, optvis.channel("conv", 0) * (k + 1.0), X[:1])
+    assert len(score_module._FUNCTIONS[changed]) == score_module.MAX_FUNCTIONS_PER_MODEL
+    alive = weakref.ref(changed)
+    del changed
+    gc.collect()
+    assert alive() is None
