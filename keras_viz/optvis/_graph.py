@@ -186,6 +186,15 @@ def relaxed_input_shape(model: keras.Model, enabled: bool = True) -> Iterator[No
     with contextlib.ExitStack() as stack:
         for functional in _functional_models(model):
             stack.enter_context(patched_attribute(functional, "_manual_input_spec", None))
+            # Keras' private attribute: if a Keras release renames it, say so here rather than
+            # let the model refuse the images with a misleading "not fully convolutional".
+            if functional.input_spec is not None:
+                raise RuntimeError(
+                    f"keras_viz could not lift the input-shape check of model {functional.name!r}: "
+                    f"Keras {keras.__version__} no longer reads `_manual_input_spec` in "
+                    f"`Functional.input_spec`, so images of another size than the model's input "
+                    f"cannot be used; keras_viz.optvis._graph.relaxed_input_shape needs an update."
+                )
         yield
 
 
