@@ -23,7 +23,8 @@ import tensorflow as tf
 from keras_viz import targets as targets_lib
 from keras_viz._inputs import Inputs
 from keras_viz._model import ModelInfo, logits_of
-from keras_viz.optvis._graph import check_int, check_positive, check_seed, check_value_range, checked_model
+from keras_viz.optvis._checks import check_choice, check_int, check_positive, check_seed, check_value_range
+from keras_viz.optvis._graph import checked_model
 
 __all__ = ["Adversarial", "adversarial", "float32_at_least", "float32_at_most", "project_exactly"]
 
@@ -163,9 +164,9 @@ def adversarial(
     """
     model = checked_model(model)
     epsilon = check_positive(epsilon, "epsilon")
-    if not isinstance(method, str) or method.lower() not in METHODS:
-        raise ValueError(f"`method` must be one of {', '.join(METHODS)}; received {method!r}")
-    method = method.lower()
+    if not isinstance(method, str):
+        raise TypeError(f"`method` must be one of {', '.join(map(repr, METHODS))}; received method={method!r:.80}")
+    method = check_choice(method.lower(), "method", METHODS)
     steps = check_int(steps, "steps", 1)
     if method == "fgsm":
         if step_size is not None:

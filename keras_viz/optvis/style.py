@@ -112,8 +112,13 @@ def style_transfer(
     tv_weight = check_positive(tv_weight, "tv_weight", allow_zero=True)
     init = check_choice(init, "init", ("noise", "content"))
     size = check_size(size)
-    if isinstance(style_layers, (str, int)) or not isinstance(style_layers, Sequence) or not style_layers:
-        raise ValueError(f"`style_layers` must be a non-empty list of layers; received {style_layers!r}")
+    if isinstance(style_layers, (str, bytes)) or not isinstance(style_layers, Sequence):
+        raise TypeError(
+            f"`style_layers` must be a list of layers (names, '/'-paths, indices or layer objects); "
+            f"received style_layers={style_layers!r:.80}"
+        )
+    if not style_layers:
+        raise ValueError("`style_layers` is empty; name at least one layer.")
     declared, channels, fixed = image_input(model, "style_transfer")
     style_batch, _ = check_images(style, channels, value_range, "style", size=None)
     if style_batch.shape[0] != 1:

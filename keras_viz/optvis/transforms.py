@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from keras_viz.optvis._checks import check_int, check_number, check_pair
+from keras_viz.optvis._checks import check_int, check_number, check_pair, check_size
 
 __all__ = [
     "Transform",
@@ -231,7 +231,10 @@ def standard(size: int | tuple[int, int]) -> Transform:
     ``pad(s/16) -> jitter(s/16) -> scale(0.9..1.1) -> rotate(10°) -> jitter(s/32)`` (lucid
     uses pad 12, jitter 8, scale ±10 %, rotate ±10°, jitter 4 at 224 pixels).
     """
-    side = max(size) if isinstance(size, (tuple, list)) else int(size)
+    checked = check_size(size)
+    if checked is None:
+        raise TypeError("`size` must be an int or (height, width) of ints >= 1; received size=None")
+    side = max(checked)
     return compose(
         pad(max(1, round(side / 16))),
         jitter(max(1, round(side / 16))),

@@ -191,6 +191,7 @@ def test_bad_building_blocks(make, match):
         (lambda: optvis.pixel(init_std="x"), "`init_std`"),
         (lambda: transforms.resolve_transforms(3, 8, 8), "`transforms`"),
         (lambda: params.resolve_param(3), "`param`"),
+        (lambda: optvis.standard_transforms("32"), "`size`"),
     ],
 )
 def test_wrong_types_are_type_errors(make, match):

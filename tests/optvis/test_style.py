@@ -37,8 +37,10 @@ def test_texture_synthesis_without_content(digits):
     assert history[-1, 0] > history[0, 0]
     with pytest.raises(ValueError, match="content_layer"):
         optvis.style_transfer(digits.model, digits.x_test[0], style, style_layers=STYLE_LAYERS, steps=1)
-    with pytest.raises(ValueError, match="style_layers"):
+    with pytest.raises(TypeError, match="style_layers"):
         optvis.style_transfer(digits.model, None, style, style_layers="block1_relu", steps=1)
+    with pytest.raises(ValueError, match="style_layers"):
+        optvis.style_transfer(digits.model, None, style, style_layers=[], steps=1)
     with pytest.raises(ValueError, match="one image"):
         optvis.style_transfer(digits.model, None, digits.x_test[:2], style_layers=STYLE_LAYERS, steps=1)
     with pytest.raises(ValueError, match="style_weight"):
