@@ -37,10 +37,10 @@ def _display_scale(height: int, width: int, scale: int | None, target: int = 96)
 
 def _batch(images: ArrayLike, name: str) -> np.ndarray:
     array = _finite_float_array(images, name)
-    if array.ndim == 3:
-        array = array[..., np.newaxis]  # (N, H, W) grey
+    if array.ndim == 3 and array.shape[-1] not in (1, 3):
+        array = array[..., np.newaxis]  # (N, H, W) grey; (H, W, 1|3) is one image, not a batch
     if array.ndim != 4 or array.shape[0] == 0 or 0 in array.shape[1:]:
-        raise ValueError(f"`{name}` must be a non-empty batch (N, H, W, C) or (N, H, W); received shape {array.shape}.")
+        raise ValueError(f"`{name}` must be a non-empty batch (N, H, W, C); received shape {array.shape}.")
     return array
 
 
