@@ -52,7 +52,43 @@ def test_visualize_a_class_probability(saved, tmp_path, capsys):
         "--input-range", "-1", "1", "--output", tmp_path,
     )
     assert code == 0, err
-    assert (tmp_path / "net_class_2.png").is_file() and "prob:2" in out
+    assert (tmp_path / "net_class_2.png").is_file() and "logprob:2" in out
+
+
+def test_visualize_a_four_channel_model(tmp_path, capsys):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((12, 12, 4)), keras.layers.Conv2D(3, 3, activation="relu", name="conv"),
+         keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2, activation="softmax")]
+    )
+    path = tmp_path / "four.keras"
+    model.save(path)
+    code, out, err = run_cli(capsys, "visualize", path, "--layer", "conv", "--channels", "0", "2", "--steps", "3",
+                             "--output", tmp_path)
+    assert code == 0, err
+    with Image.open(tmp_path / "four_conv_0.png") as picture:
+        assert picture.size == (4 * 12 + 3, 12)  # one grey panel per channel
+    assert (tmp_path / "four_visualize.png").is_file()
+
+
+def test_probability_uses_the_log_probability(saved, tmp_path, capsys, monkeypatch):
+    from keras_viz import optvis
+
+    seen = []
+    original = optvis.activation_maximization
+
+    def spy(model, objective, **options):
+        seen.append(objective)
+        return original(model, objective, **options)
+
+    monkeypatch.setattr(optvis, "activation_maximization", spy)
+    _, model = saved
+    code, out, err = run_cli(capsys, "visualize", model, "--target", "1", "--probability", "--steps", "2",
+                             "--output", tmp_path)
+    assert code == 0, err
+    assert seen[0].name == "logprob:1" and "logprob:1" in out
+    code, out, _ = run_cli(capsys, "visualize", "--help")
+    assert code == 0 and "log of the softmax probability" in " ".join(out.split())
 
 
 def test_dream_keeps_the_image_size(saved, tmp_path, capsys):

@@ -63,7 +63,35 @@ def test_optvis_grid_labels_and_normalises():
     assert tiles.min() == 0 and tiles.max() == 255 and plain[2:14, 2:14].max() < 160
     assert render.optvis_grid(images).shape[1] >= 2 * 96  # tiles about 96 pixels by default
     with pytest.raises(ValueError, match="images"):
-        render.optvis_grid(np.zeros((2, 4, 4, 2)))
+        render.optvis_grid(np.zeros((0, 4, 4, 2)))
+
+
+@pytest.mark.parametrize("channels", [2, 4, 5])
+def test_any_channel_count_is_one_grey_panel_per_channel(channels):
+    rng = np.random.default_rng(channels)
+    image = rng.uniform(-1.0, 1.0, size=(3, 4, channels)).astype(np.float32)
+    tile = render.optvis_tile(image, value_range=(-1.0, 1.0))
+    assert tile.shape == (3, channels * 4 + channels - 1, 3) and tile.dtype == np.uint8
+    for c in range(channels):
+        panel = tile[:, c * 5 : c * 5 + 4]
+        grey = np.rint((image[..., c] + 1.0) / 2.0 * 255).astype(np.uint8)
+        for rgb in range(3):
+            np.testing.assert_array_equal(panel[..., rgb], grey)
+        if c:
+            np.testing.assert_array_equal(tile[:, c * 5 - 1], np.tile(render.optvis.PANEL_SEPARATOR, (3, 1)))
+    # one tile per image in a grid (labels stay aligned), and the adversarial figure too
+    batch = np.stack([image, -image])
+    picture = render.optvis_grid(batch, ["a", "b"], value_range=(-1.0, 1.0), scale=2)
+    np.testing.assert_array_equal(picture[2 : 2 + 6, 2 : 2 + 2 * tile.shape[1]], tile.repeat(2, 0).repeat(2, 1))
+    figure = render.adversarial_figure(batch / 2 + 0.5, np.clip(batch / 2 + 0.51, 0, 1), [0, 1], [1, 0], scale=1)
+    assert figure.shape[1] >= 3 * tile.shape[1]
+
+
+def test_one_and_three_channels_are_grey_and_rgb_as_before():
+    rgb = np.random.default_rng(1).uniform(size=(4, 5, 3)).astype(np.float32)
+    np.testing.assert_array_equal(render.optvis_tile(rgb), render.to_uint8_image(rgb, value_range=(0, 1)))
+    np.testing.assert_array_equal(render.optvis_tile(rgb[..., :1]), render.to_uint8_image(rgb[..., :1], value_range=(0, 1)))
+    np.testing.assert_array_equal(render.optvis_tile(rgb, normalize=True), render.to_uint8_image(rgb))
 
 
 def test_render_does_not_import_tensorflow():

@@ -9,7 +9,9 @@ import numpy as np
 
 from keras_viz import render
 from keras_viz.callbacks.base import VizCallback
-from keras_viz.optvis._graph import check_int, check_objective, check_positive, check_seed, check_value_range
+from keras_viz.optvis._checks import check_int, check_seed
+from keras_viz.optvis._engine import check_settings
+from keras_viz.optvis._graph import check_objective
 from keras_viz.optvis.activation_maximization import ActivationMaximizer
 from keras_viz.optvis.objectives import Objective
 from keras_viz.tensorboard import image_summary
@@ -51,7 +53,16 @@ class ActivationMaximizationCallback(VizCallback):
         seed: the seed used at every logging step.
         scale: integer upscaling of the tiles; None makes them about 96 pixels.
         name: tag suffix; None derives it from the objective's name.
-        **options: ``run``, ``freq``, ``budget``, ``batch_freq``, ``raise_errors``, ``background``.
+        **options: ``run``, ``freq``, ``budget``, ``batch_freq``, ``raise_errors``,
+            ``background`` (:class:`~keras_viz.callbacks.VizCallback`): by default
+            (``freq=None``) epochs are logged within the callbacks' shared time ``budget``.
+
+    Raises:
+        TypeError, ValueError: at construction, for any setting that can be checked without
+            the model (``objective``, ``steps``, ``size``, ``param``, ``transforms``,
+            ``regularizers``, ``learning_rate``, ``value_range``, ``seed``, ``scale``,
+            ``name``); what needs the model (layer names, channel indices, a size the model
+            cannot take) fails at the first logged epoch.
     """
 
     def __init__(
@@ -76,22 +87,19 @@ class ActivationMaximizationCallback(VizCallback):
         self.objective = check_objective(objective)
         self.steps = check_int(steps, "steps", 1)
         self.seed = check_seed(seed)
-        self.value_range = check_value_range(value_range)
-        self.learning_rate = check_positive(learning_rate, "learning_rate")
+        # Everything that does not need the model is checked now, not at the first logged epoch.
+        self._settings = check_settings(
+            size=size, param=param, transforms=transforms, regularizers=regularizers,
+            learning_rate=learning_rate, value_range=value_range,
+        )
+        self.value_range = self._settings["value_range"]
+        self.learning_rate = self._settings["learning_rate"]
         if scale is not None:
             check_int(scale, "scale", 1)
         if name is not None and (not isinstance(name, str) or not name or " " in name):
             raise ValueError(f"`name` must be a tag without spaces, e.g. 'classes'; received {name!r}")
         self.scale = scale
         self.tag = "activation_maximization/" + (name or _tag_of(self.objective.name))
-        self._settings = dict(
-            size=size,
-            param=param,
-            transforms=transforms,
-            regularizers=regularizers,
-            learning_rate=self.learning_rate,
-            value_range=self.value_range,
-        )
         self._maximizer: ActivationMaximizer | None = None
 
     def _optimiser(self) -> ActivationMaximizer:

@@ -1,7 +1,9 @@
 """``keras-viz visualize``: activation maximisation of a saved model's channels or class.
 
 Writes ``<stem>_<what>.png`` per optimised image at the model's input resolution and
-``<stem>_visualize.png``, all of them side by side, labelled and enlarged.
+``<stem>_visualize.png``, all of them side by side, labelled and enlarged. Models with one
+or three input channels give grey or RGB pictures; any other channel count is drawn as one
+grey panel per channel, side by side (:func:`keras_viz.render.optvis_tile`).
 """
 
 from __future__ import annotations
@@ -37,11 +39,13 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "--channels", "--channel", dest="channel", nargs="+", type=_common.int_at_least(0), metavar="C",
         help="channel index(es) of --layer; several give one image each, optimised as one batch",
     )
-    _common.add_target_option(parser, "class index to visualise (the logit, or with --probability the softmax)")
+    _common.add_target_option(parser, "class index to visualise (the logit, or with --probability the log-probability)")
     parser.add_argument(
         "--probability", action="store_true",
-        help="with --target: maximise the softmax probability rather than the logit (images the "
-        "model classifies as the class, also on small models)",
+        help="with --target: maximise the log of the softmax probability (log_softmax of the logits) "
+        "rather than the logit, so the image must win its class (images the model classifies as the "
+        "class, also on small models); the log is used because the plain probability's gradient "
+        "vanishes while the class is still improbable",
     )
     parser.add_argument(
         "--steps", type=_common.int_at_least(1), default=256, help="optimisation steps (default: %(default)s)"
@@ -72,14 +76,20 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("--probability applies to --target")
     input_range = _common.check_input_range(args.input_range)
     model = _common.load_model(args.model, args.custom_objects)
-    height, width, _ = _common.input_geometry(model, args.size, NAME)
+
+    from keras_viz import optvis, render
+    from keras_viz.optvis._graph import image_input
+
+    # Not _common.input_geometry: that one is for commands that read image files (grey or
+    # RGB); visualize reads none, so a model with any channel count is visualised.
+    declared, _, _ = image_input(model, NAME)
+    height, width = args.size if args.size else declared
     if height is None or width is None:
         raise CommandError(f"model {model.name!r} takes images of any size; give --size H W")
 
-    from keras_viz import optvis, render
-
     if args.target is not None:
-        objective = optvis.class_score(args.target, probability=args.probability)
+        # the log-probability: the plain probability's gradient vanishes on an improbable class
+        objective = optvis.class_score(args.target, probability=args.probability, log=args.probability)
         parts = [f"class_{args.target}"]
     else:
         channels = args.channel[0] if len(args.channel) == 1 else list(args.channel)
@@ -94,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     stem = os.path.splitext(os.path.basename(args.model))[0]
     for k, (image, part) in enumerate(zip(images, parts)):
         path = os.path.join(args.output, f"{stem}_{part}.png")
-        render.to_pil(render.to_uint8_image(image, value_range=input_range)).save(path)
+        render.to_pil(render.optvis_tile(image, value_range=input_range)).save(path)
         print(f"{objective.names[k]}: objective {float(values[k, k]):.4g} -> {path}")
     grid_path = os.path.join(args.output, f"{stem}_{NAME}.png")
     grid = render.optvis_grid(images, objective.names, value_range=input_range, scale=args.scale)

@@ -2,8 +2,10 @@
 
 Objectives (immutable, composable, self-naming)::
 
-    obj = optvis.channel("conv3", range(16)) - 0.1 * optvis.diversity("conv3")
+    obj = optvis.channel("conv3", range(16))               # K = 16 members, one image each
     optvis.score(model, obj, images)                       # (N, K) values on real images
+    varied = optvis.channel("conv3", 7) + 0.5 * optvis.diversity("conv3")   # higher = more diverse
+    optvis.activation_maximization(model, varied, batch=4)                  # 4 different images
 
 Algorithms (float32 NumPy arrays in ``value_range``, seeded and deterministic)::
 

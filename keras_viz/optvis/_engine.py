@@ -25,13 +25,10 @@ import tensorflow as tf
 from keras_viz.optvis import params as params_lib
 from keras_viz.optvis import regularizers as regularizers_lib
 from keras_viz.optvis import transforms as transforms_lib
+from keras_viz.optvis._checks import check_int, check_positive, check_seed, check_size, check_value_range
 from keras_viz.optvis._graph import (
     ObjectiveReader,
-    check_int,
     check_objective,
-    check_positive,
-    check_seed,
-    check_value_range,
     checked_model,
     probe,
     relaxed_input_shape,
@@ -39,7 +36,7 @@ from keras_viz.optvis._graph import (
 )
 from keras_viz.optvis.objectives import Objective
 
-__all__ = ["Optimization"]
+__all__ = ["Optimization", "check_settings"]
 
 BETA_1, BETA_2, EPSILON = 0.9, 0.999, 1e-8
 
@@ -51,6 +48,43 @@ def adam_update(params, m, v, gradient, step, learning_rate):
     step = tf.cast(step, tf.float32)
     rate = learning_rate * tf.sqrt(1.0 - BETA_2**step) / (1.0 - BETA_1**step)
     return params + rate * m / (tf.sqrt(v) + EPSILON), m, v
+
+
+def check_settings(
+    *,
+    size: Any = None,
+    param: Any = "fourier",
+    transforms: Any = "standard",
+    regularizers: Any = (),
+    learning_rate: Any = 0.05,
+    value_range: Any = (0, 1),
+) -> dict[str, Any]:
+    """Validates the settings of an optimisation that do not depend on the model.
+
+    Callers that build the optimisation later (a callback, at its first logged epoch) call
+    this up front, so that a bad setting fails at once, naming the argument.
+
+    Returns:
+        The settings, checked: ``size`` ``(height, width)`` or None, ``param`` a
+        :class:`~keras_viz.optvis.params.Param`, ``transforms`` a transform or
+        ``"standard"``, ``regularizers`` a tuple, ``learning_rate`` a float,
+        ``value_range`` ``(low, high)``.
+    """
+    checked = dict(
+        size=check_size(size),
+        param=params_lib.resolve_param(param),
+        transforms=transforms_lib.check_transforms(transforms),
+        regularizers=regularizers_lib.resolve_regularizers(regularizers),
+        learning_rate=check_positive(learning_rate, "learning_rate"),
+        value_range=check_value_range(value_range),
+    )
+    projections = [r for r in checked["regularizers"] if r.project is not None]
+    if projections and not checked["param"].has_raw:
+        raise ValueError(
+            f"The regularizer(s) {', '.join(r.name for r in projections)} change the image "
+            f"directly and need param='pixel' or 'fourier', not {checked['param']!r}."
+        )
+    return checked
 
 
 class Optimization:
@@ -85,9 +119,13 @@ class Optimization:
     ):
         self.model = checked_model(model)
         self.objective = check_objective(objective)
-        self.value_range = check_value_range(value_range)
-        self.learning_rate = check_positive(learning_rate, "learning_rate")
-        height, width, channels, self.relax = resolve_size(self.model, size, what)
+        settings = check_settings(
+            size=size, param=param, transforms=transforms, regularizers=regularizers,
+            learning_rate=learning_rate, value_range=value_range,
+        )
+        self.value_range = settings["value_range"]
+        self.learning_rate = settings["learning_rate"]
+        height, width, channels, self.relax = resolve_size(self.model, settings["size"], what)
         self.shape = (height, width, channels)
         members = self.objective.members
         if batch is None:
@@ -102,17 +140,12 @@ class Optimization:
         per_member = batch // members
         self.members = np.repeat(np.arange(members, dtype=np.int32), per_member)
         self.replicas = np.tile(np.arange(per_member, dtype=np.int32), members)
-        self.param = params_lib.resolve_param(param).bind(height, width, channels, self.value_range)
-        self.transform = transforms_lib.resolve_transforms(transforms, height, width)
+        self.param = settings["param"].bind(height, width, channels, self.value_range)
+        self.transform = transforms_lib.resolve_transforms(settings["transforms"], height, width)
         self._draws = max(1, self.transform.total_draws)
-        self.regularizers = regularizers_lib.resolve_regularizers(regularizers)
+        self.regularizers = settings["regularizers"]
         self.penalties = [r for r in self.regularizers if r.penalty is not None and r.weight > 0]
         self.projections = [r for r in self.regularizers if r.project is not None]
-        if self.projections and not self.param.has_raw:
-            raise ValueError(
-                f"The regularizer(s) {', '.join(r.name for r in self.projections)} change the image "
-                f"directly and need param='pixel' or 'fourier', not {self.param!r}."
-            )
         self.info, failure = self._probe()
         self.reader = ObjectiveReader(self.model, self.objective, self.info)
         if failure is not None and self.reader.need_output:

@@ -11,7 +11,6 @@ can still be read at its convolutions on larger images (DeepDream).
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -30,6 +29,7 @@ from keras_viz._model import (
     layer_path,
     single_tensor,
 )
+from keras_viz.optvis._checks import check_int, check_positive, check_seed, check_size, check_value_range
 from keras_viz.optvis.objectives import ClassScore, Objective
 
 __all__ = [
@@ -47,42 +47,7 @@ __all__ = [
 ]
 
 
-# --------------------------------------------------------------------------- argument checks
-
-
-def check_value_range(value_range: Any, argument: str = "value_range") -> tuple[float, float]:
-    """``(low, high)`` finite with ``low < high``."""
-    try:
-        low, high = (float(v) for v in value_range)
-    except (TypeError, ValueError) as error:
-        raise ValueError(
-            f"`{argument}` must be a pair (low, high) of numbers, e.g. (0, 1); received {value_range!r}"
-        ) from error
-    if not (math.isfinite(low) and math.isfinite(high) and low < high):
-        raise ValueError(f"`{argument}` must be finite with low < high; received {value_range!r}")
-    return low, high
-
-
-def check_int(value: Any, argument: str, minimum: int = 1) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"`{argument}` must be an integer >= {minimum}; received {value!r}")
-    if value < minimum:
-        raise ValueError(f"`{argument}` must be an integer >= {minimum}; received {argument}={int(value)}")
-    return int(value)
-
-
-def check_seed(seed: Any) -> int:
-    return check_int(seed, "seed", 0)
-
-
-def check_positive(value: Any, argument: str, *, allow_zero: bool = False) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"`{argument}` must be a number; received {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"`{argument}` must be a finite number {bound}; received {argument}={value!r}")
-    return value
+# --------------------------------------------------------------------------- argument checks (see _checks for the rule)
 
 
 def check_objective(objective: Any, argument: str = "objective") -> Objective:
@@ -193,13 +158,7 @@ def resolve_size(
                 f"{channels})); pass `{argument}=(height, width)`."
             )
         return int(declared[0]), int(declared[1]), channels, False
-    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
-        size = (int(size), int(size))
-    try:
-        height, width = size
-        height, width = check_int(height, argument, 1), check_int(width, argument, 1)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"`{argument}` must be an int or (height, width) of ints >= 1; received {size!r}") from error
+    height, width = check_size(size, argument)
     relax = fixed and any(d is not None and d != s for d, s in zip(declared, (height, width)))
     return height, width, channels, relax
 
@@ -227,6 +186,15 @@ def relaxed_input_shape(model: keras.Model, enabled: bool = True) -> Iterator[No
     with contextlib.ExitStack() as stack:
         for functional in _functional_models(model):
             stack.enter_context(patched_attribute(functional, "_manual_input_spec", None))
+            # Keras' private attribute: if a Keras release renames it, say so here rather than
+            # let the model refuse the images with a misleading "not fully convolutional".
+            if functional.input_spec is not None:
+                raise RuntimeError(
+                    f"keras_viz could not lift the input-shape check of model {functional.name!r}: "
+                    f"Keras {keras.__version__} no longer reads `_manual_input_spec` in "
+                    f"`Functional.input_spec`, so images of another size than the model's input "
+                    f"cannot be used; keras_viz.optvis._graph.relaxed_input_shape needs an update."
+                )
         yield
 
 

@@ -23,9 +23,10 @@ import tensorflow as tf
 from keras_viz import targets as targets_lib
 from keras_viz._inputs import Inputs
 from keras_viz._model import ModelInfo, logits_of
-from keras_viz.optvis._graph import check_int, check_positive, check_seed, check_value_range, checked_model
+from keras_viz.optvis._checks import check_choice, check_int, check_positive, check_seed, check_value_range
+from keras_viz.optvis._graph import checked_model
 
-__all__ = ["Adversarial", "adversarial"]
+__all__ = ["Adversarial", "adversarial", "float32_at_least", "float32_at_most", "project_exactly"]
 
 METHODS = ("fgsm", "pgd")
 
@@ -61,6 +62,42 @@ class Adversarial:
         if self.targets is not None:
             return self.predictions == self.targets
         return self.predictions != self.labels
+
+
+def float32_at_most(value: float) -> float:
+    """The largest float32 that is ``<= value``."""
+    rounded = np.float32(value)
+    if float(rounded) > value:
+        rounded = np.nextafter(rounded, np.float32(-np.inf))
+    return float(rounded)
+
+
+def float32_at_least(value: float) -> float:
+    """The smallest float32 that is ``>= value``."""
+    rounded = np.float32(value)
+    if float(rounded) < value:
+        rounded = np.nextafter(rounded, np.float32(np.inf))
+    return float(rounded)
+
+
+def project_exactly(originals: tf.Tensor, candidates: tf.Tensor, bound: float, low: float, high: float) -> tf.Tensor:
+    """float32 ``candidates`` moved into the L∞ ball of radius ``bound`` around ``originals``
+    and into ``[low, high]``, *exactly*.
+
+    ``originals + clip(candidates - originals, -ε, ε)`` in float32 can land one ulp outside
+    the ball (|δ| = 0.100000024 for ε = 0.1), because the sum is rounded. Here the
+    projection is done in float64 and rounded to float32 once; a result that rounding put
+    outside the ball is moved one ulp back towards the original, which puts it inside
+    (the rounding moved it by at most half an ulp). ``bound``, ``low`` and ``high`` must be
+    float32 values (:func:`float32_at_most`, :func:`float32_at_least`), so that the float32
+    difference ``result - original`` is within ``bound`` too.
+    """
+    x = tf.cast(originals, tf.float64)
+    delta = tf.clip_by_value(tf.cast(candidates, tf.float64) - x, -bound, bound)
+    result = tf.cast(tf.clip_by_value(x + delta, low, high), tf.float32)
+    outside = tf.abs(tf.cast(result, tf.float64) - x) > bound
+    result = tf.where(outside, tf.math.nextafter(result, tf.cast(originals, tf.float32)), result)
+    return tf.clip_by_value(result, low, high)
 
 
 def _per_sample(values: Any, count: int, argument: str, classes: int) -> np.ndarray:
@@ -107,8 +144,10 @@ def adversarial(
         epsilon: the L∞ radius, in input units (e.g. ``8/255`` for images in [0, 1]).
         method: ``"pgd"`` (default) or ``"fgsm"`` (one step of size ``epsilon``).
         steps: PGD steps.
-        step_size: PGD step; None takes ``2.5 · epsilon / steps`` (Madry et al.).
-        random_start: PGD starts from a uniform random point of the ball.
+        step_size: PGD step; None takes ``2.5 · epsilon / steps`` (Madry et al.). FGSM's
+            one step is ``epsilon``: giving ``step_size`` with ``method="fgsm"`` is an error.
+        random_start: PGD starts from a uniform random point of the ball (FGSM starts
+            from the original; ``steps`` and ``random_start`` apply to PGD only).
         value_range: the model's input range; results are clipped into it.
         seed: seed of the random start (keyed per sample, so batching changes nothing).
         output: output name or index of a multi-output model.
@@ -116,6 +155,8 @@ def adversarial(
 
     Returns:
         :class:`Adversarial` with ``.images``, ``.perturbation``, ``.predictions``, ...
+        Every result is inside the ball exactly in float32: ``|images - originals| <=
+        epsilon`` with no rounding slack (the originals clipped into ``value_range``).
 
     Example:
         >>> result = optvis.adversarial(model, x[:8], y[:8], epsilon=0.1, method="fgsm")
@@ -123,11 +164,16 @@ def adversarial(
     """
     model = checked_model(model)
     epsilon = check_positive(epsilon, "epsilon")
-    if not isinstance(method, str) or method.lower() not in METHODS:
-        raise ValueError(f"`method` must be one of {', '.join(METHODS)}; received {method!r}")
-    method = method.lower()
+    if not isinstance(method, str):
+        raise TypeError(f"`method` must be one of {', '.join(map(repr, METHODS))}; received method={method!r:.80}")
+    method = check_choice(method.lower(), "method", METHODS)
     steps = check_int(steps, "steps", 1)
     if method == "fgsm":
+        if step_size is not None:
+            raise ValueError(
+                f"`step_size`={step_size!r} does not apply to method='fgsm', whose one step is "
+                f"epsilon={epsilon:g}; use method='pgd' for another step size."
+            )
         steps = 1
     step = epsilon if method == "fgsm" else (
         2.5 * epsilon / steps if step_size is None else check_positive(step_size, "step_size")
@@ -149,7 +195,7 @@ def adversarial(
             f"`images` values span [{x.min():g}, {x.max():g}], outside value_range={value_range}; "
             f"pass the range the model takes."
         )
-    x = np.clip(x, low, high)
+    x = np.clip(x, float32_at_least(low), float32_at_most(high))
     info = ModelInfo(model, tf.constant(x[:1]))
     index = info.output_index(output)
     classes = info.num_classes(index)
@@ -167,6 +213,8 @@ def adversarial(
         start_noise = tf.random.stateless_uniform(
             x.shape, seed=tf.constant([seed, 104729], tf.int64), minval=-epsilon, maxval=epsilon
         ).numpy()
+
+    bound = float32_at_most(epsilon)
 
     def logits(inputs):
         outputs = model(inputs, training=False)
@@ -188,6 +236,7 @@ def adversarial(
 
         begin = tf.clip_by_value(originals + noise, low, high)
         _, result = tf.while_loop(lambda i, _: i < steps, body, (tf.constant(0), begin))
+        result = project_exactly(originals, result, bound, float32_at_least(low), float32_at_most(high))
         after = tf.argmax(logits(result), axis=-1, output_type=tf.int32)
         return result, after, predicted, goals
 

@@ -93,7 +93,7 @@ class Objective:
         terms: ``((coefficient, term), ...)``.
         members: ``K``, the number of images a batched optimisation produces.
         names: one name per member, e.g. ``("conv3:0", "conv3:1")``.
-        name: the whole objective, e.g. ``"conv3:[0..15] - 0.1·diversity(conv3)"``.
+        name: the whole objective, e.g. ``"conv3:7 + 0.5·diversity(conv3)"``.
     """
 
     terms: tuple[tuple[float, Term], ...]
@@ -207,7 +207,10 @@ class Objective:
         total = None
         count = self.members
         for (coefficient, term), tensor in zip(self.terms, tensors):
-            term_members = None if members is None else (members if term.members > 1 else tf.zeros_like(members))
+            if members is None or term.members > 1 or term.batch_coupled:
+                term_members = members  # batch-coupled terms group the images by member
+            else:
+                term_members = tf.zeros_like(members)  # a size-1 term: member 0 for every image
             value = term.values(tensor, term_members)
             if members is None and term.members == 1 and count > 1:
                 value = tf.repeat(value, count, axis=1)
@@ -362,9 +365,20 @@ def class_score(
 
 
 def diversity(layer: LayerRef) -> Objective:
-    """Dissimilarity of the images of a batch: minus the mean cosine similarity of each image's
-    Gram matrix at ``layer`` with the others' (Olah et al. 2017). Add it with a weight to
-    an objective optimised with several images per member (``batch=``)."""
+    """How different the images of one member are: minus the mean cosine similarity of each
+    image's Gram matrix at ``layer`` with those of the other images of the same member
+    (Olah et al. 2017, lucid's ``diversity``).
+
+    Higher is more diverse (0 for unrelated images, -1 for identical ones), so *add* it with a
+    positive weight to an objective optimised with several images per member (``batch=``).
+    Images of different members never see each other: a batch of K members with
+    ``batch=K·n`` gives what K separate runs with ``batch=n`` give. :func:`score` takes all
+    the given images as one group.
+
+    Example:
+        >>> objective = optvis.channel("conv3", 7) + 0.5 * optvis.diversity("conv3")
+        >>> images = optvis.activation_maximization(model, objective, batch=4)  # 4 different images
+    """
     return _objective(Diversity(_check_layer(layer)))
 
 

@@ -30,6 +30,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_viz.optvis._checks import check_choice, check_number, check_positive
+
 __all__ = [
     "Fourier",
     "Generator",
@@ -42,8 +44,9 @@ __all__ = [
     "resolve_param",
 ]
 
-# Square root of the RGB covariance of ImageNet photos (lucid's ``color_correlation_svd_sqrt``).
-IMAGENET_COLOUR_SQRT = np.array(
+# Square root of the RGB covariance of ImageNet photos (lucid's ``color_correlation_svd_sqrt``),
+# as published: its largest column norm is about 0.462.
+IMAGENET_COLOUR_SQRT_RAW = np.array(
     [[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], dtype=np.float32
 )
 
@@ -78,8 +81,19 @@ def covariance_sqrt(covariance: Any) -> np.ndarray:
     eigenvalues, vectors = np.linalg.eigh(sigma)
     if eigenvalues.min() <= 0:
         raise ValueError("`colour_covariance` must be positive definite (all eigenvalues > 0).")
-    root = vectors @ np.diag(np.sqrt(eigenvalues)) @ vectors.T
+    return normalised_colour_sqrt(vectors @ np.diag(np.sqrt(eigenvalues)) @ vectors.T)
+
+
+def normalised_colour_sqrt(root: Any) -> np.ndarray:
+    """A colour square root divided by its largest column norm (lucid's ``max_norm_svd_sqrt``):
+    a unit value in any decorrelated channel then becomes an RGB colour of norm at most 1."""
+    root = np.asarray(root, dtype=np.float64)
     return (root / np.linalg.norm(root, axis=0).max()).astype(np.float32)
+
+
+# What the default Fourier parameterisation mixes colours with: lucid's
+# ``color_correlation_svd_sqrt / max_norm_svd_sqrt`` (``param/color.py``).
+IMAGENET_COLOUR_SQRT = normalised_colour_sqrt(IMAGENET_COLOUR_SQRT_RAW)
 
 
 def colour_covariance_of(images: Any) -> np.ndarray:
@@ -191,10 +205,8 @@ class Pixel(Param):
     has_raw = True
 
     def __init__(self, squash: str = "sigmoid", init_std: float = 0.01):
-        if squash not in ("sigmoid", "clip"):
-            raise ValueError(f"`squash` must be 'sigmoid' or 'clip'; received {squash!r}")
-        self.squash = squash
-        self.init_std = float(init_std)
+        self.squash = check_choice(squash, "squash", ("sigmoid", "clip"))
+        self.init_std = check_number(init_std, "init_std", minimum=0.0)
 
     def __repr__(self) -> str:
         return f"optvis.pixel(squash={self.squash!r})"
@@ -232,9 +244,7 @@ class Fourier(Param):
         init_std: float = 0.01,
         reference: Any = None,
     ):
-        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not np.isfinite(decay) or decay < 0:
-            raise ValueError(f"`decay` must be a finite number >= 0; received {decay!r}")
-        self.decay = float(decay)
+        self.decay = check_number(decay, "decay", minimum=0.0)
         self.decorrelate = bool(decorrelate)
         self.reference = None
         if reference is not None:
@@ -248,7 +258,7 @@ class Fourier(Param):
             if colour_covariance is None and self.reference.shape[-1] == 3:
                 colour_covariance = colour_covariance_of(self.reference)
         self.colour_sqrt = IMAGENET_COLOUR_SQRT if colour_covariance is None else covariance_sqrt(colour_covariance)
-        self.init_std = float(init_std)
+        self.init_std = check_number(init_std, "init_std", minimum=0.0)
 
     def __repr__(self) -> str:
         source = ", reference=images" if self.reference is not None else ""
@@ -321,8 +331,8 @@ class Generator(Param):
             )
         self.model = model
         self.latent_shape = tuple(int(s) for s in inputs[0].shape[1:])
-        self.init_std = float(init_std)
-        self.latent_bound = None if latent_bound is None else float(latent_bound)
+        self.init_std = check_number(init_std, "init_std", minimum=0.0)
+        self.latent_bound = None if latent_bound is None else check_positive(latent_bound, "latent_bound")
 
     def __repr__(self) -> str:
         return f"optvis.generator({self.model.name!r})"
@@ -404,11 +414,14 @@ def resolve_param(param: Any, argument: str = "param") -> Param:
         return param
     if isinstance(param, keras.Model):
         return Generator(param)
+    wanted = (
+        "'fourier', 'pixel', a Keras generator model (latent -> image) or an optvis "
+        "parameterisation (optvis.fourier(...), optvis.pixel(...))"
+    )
+    if not isinstance(param, str):
+        raise TypeError(f"`{argument}` must be {wanted}; received {argument}={param!r:.80}")
     if param == "fourier":
         return Fourier()
     if param == "pixel":
         return Pixel()
-    raise ValueError(
-        f"`{argument}` must be 'fourier', 'pixel', a Keras generator model (latent -> image) or an "
-        f"optvis parameterisation (optvis.fourier(...), optvis.pixel(...)); received {param!r:.80}"
-    )
+    raise ValueError(f"`{argument}` must be {wanted}; received {argument}={param!r:.80}")

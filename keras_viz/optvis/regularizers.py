@@ -28,9 +28,9 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
 import tensorflow as tf
 
+from keras_viz.optvis._checks import check_int, check_number
 from keras_viz.optvis.transforms import gaussian_blur
 
 __all__ = [
@@ -71,21 +71,15 @@ class Regularizer:
 
 
 def _weight(weight: Any) -> float:
-    if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer, np.floating)) or not math.isfinite(weight) or weight < 0:
-        raise ValueError(f"`weight` must be a finite number >= 0; received {weight!r}")
-    return float(weight)
+    return check_number(weight, "weight", minimum=0.0)
 
 
 def _every(every: Any) -> int:
-    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-        raise ValueError(f"`every` must be an integer >= 1; received {every!r}")
-    return int(every)
+    return check_int(every, "every", 1)
 
 
 def _percentile(percentile: Any) -> float:
-    if isinstance(percentile, bool) or not isinstance(percentile, (int, float, np.integer, np.floating)) or not 0 <= percentile < 100:
-        raise ValueError(f"`percentile` must be in [0, 100); received {percentile!r}")
-    return float(percentile)
+    return check_number(percentile, "percentile", minimum=0.0, maximum=100.0, open_maximum=True)
 
 
 def _per_image_mean(values: tf.Tensor) -> tf.Tensor:
@@ -97,12 +91,14 @@ def _per_image_mean(values: tf.Tensor) -> tf.Tensor:
 
 def l1(weight: float = 0.01) -> Regularizer:
     """``weight · mean|x|`` of the centred image."""
-    return Regularizer(f"l1({weight:g})", _weight(weight), penalty=lambda x: _per_image_mean(tf.abs(x)))
+    weight = _weight(weight)
+    return Regularizer(f"l1({weight:g})", weight, penalty=lambda x: _per_image_mean(tf.abs(x)))
 
 
 def l2(weight: float = 0.01) -> Regularizer:
     """``weight · mean(x²)`` of the centred image."""
-    return Regularizer(f"l2({weight:g})", _weight(weight), penalty=lambda x: _per_image_mean(tf.square(x)))
+    weight = _weight(weight)
+    return Regularizer(f"l2({weight:g})", weight, penalty=lambda x: _per_image_mean(tf.square(x)))
 
 
 def total_variation_values(images: tf.Tensor, beta: float = 2.0) -> tf.Tensor:
@@ -117,12 +113,9 @@ def total_variation_values(images: tf.Tensor, beta: float = 2.0) -> tf.Tensor:
 
 def total_variation(weight: float = 0.05, beta: float = 2.0) -> Regularizer:
     """``weight · mean((dx² + dy²)^(β/2))``: favours piecewise-smooth images (Mahendran & Vedaldi)."""
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 < beta <= 2:
-        raise ValueError(f"`beta` must be in (0, 2]; received {beta!r}")
-    beta = float(beta)
-    return Regularizer(
-        f"total_variation({weight:g})", _weight(weight), penalty=lambda x: total_variation_values(x, beta)
-    )
+    weight = _weight(weight)
+    beta = check_number(beta, "beta", minimum=0.0, maximum=2.0, open_minimum=True)
+    return Regularizer(f"total_variation({weight:g})", weight, penalty=lambda x: total_variation_values(x, beta))
 
 
 # --------------------------------------------------------------------------- projections
@@ -130,15 +123,14 @@ def total_variation(weight: float = 0.05, beta: float = 2.0) -> Regularizer:
 
 def blur_every(every: int = 4, sigma: float = 0.5) -> Regularizer:
     """Blurs the image with a Gaussian of ``sigma`` pixels after every ``every``-th step."""
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not 0 < sigma < 1e3:
-        raise ValueError(f"`sigma` must be a number > 0; received {sigma!r}")
-    sigma = float(sigma)
+    every = _every(every)
+    sigma = check_number(sigma, "sigma", minimum=0.0, maximum=1e3, open_minimum=True, open_maximum=True)
     radius = max(1, int(math.ceil(2.5 * sigma)))
 
     def project(raw, contribution):
         return gaussian_blur(raw, tf.fill([tf.shape(raw)[0]], sigma), radius)
 
-    return Regularizer(f"blur_every({every}, {sigma:g})", project=project, every=_every(every))
+    return Regularizer(f"blur_every({every}, {sigma:g})", project=project, every=every)
 
 
 def _zero_below(raw: tf.Tensor, values: tf.Tensor, percentile: float) -> tf.Tensor:
@@ -154,24 +146,24 @@ def _zero_below(raw: tf.Tensor, values: tf.Tensor, percentile: float) -> tf.Tens
 def clip_small_norm(percentile: float = 10.0, every: int = 1) -> Regularizer:
     """Pixels whose colour norm is below the ``percentile`` of the image go to the middle
     of the range (Yosinski et al. 2015)."""
-    percentile = _percentile(percentile)
+    percentile, every = _percentile(percentile), _every(every)
 
     def project(raw, contribution):
         return _zero_below(raw, tf.norm(raw, axis=-1), percentile)
 
-    return Regularizer(f"clip_small_norm({percentile:g})", project=project, every=_every(every))
+    return Regularizer(f"clip_small_norm({percentile:g})", project=project, every=every)
 
 
 def clip_small_contribution(percentile: float = 10.0, every: int = 1) -> Regularizer:
     """Pixels whose contribution ``|Σ_c x·∂S/∂x|`` to the objective is below the
     ``percentile`` of the image go to the middle of the range (Yosinski et al. 2015)."""
-    percentile = _percentile(percentile)
+    percentile, every = _percentile(percentile), _every(every)
 
     def project(raw, contribution):
         return _zero_below(raw, contribution, percentile)
 
     return Regularizer(
-        f"clip_small_contribution({percentile:g})", project=project, every=_every(every), needs_contribution=True
+        f"clip_small_contribution({percentile:g})", project=project, every=every, needs_contribution=True
     )
 
 

@@ -19,16 +19,8 @@ import keras
 import numpy as np
 
 from keras_viz.optvis._engine import Optimization
-from keras_viz.optvis._graph import (
-    check_images,
-    check_int,
-    check_positive,
-    check_seed,
-    check_value_range,
-    checked_model,
-    image_input,
-    layer_outputs,
-)
+from keras_viz.optvis._checks import check_choice, check_int, check_positive, check_seed, check_size, check_value_range
+from keras_viz.optvis._graph import check_images, checked_model, image_input, layer_outputs
 from keras_viz.optvis.objectives import Objective, feature_match, gram_match
 from keras_viz.optvis.params import fourier
 from keras_viz.optvis.regularizers import total_variation
@@ -89,8 +81,9 @@ def style_transfer(
         content_weight: weight of the content term.
         tv_weight: weight of the total-variation prior.
         steps: optimisation steps.
-        size: ``(height, width)`` of a texture (default: the style image's size); with
-            content, the content's size is used.
+        size: ``(height, width)`` or an int, the size of a texture (default: the style
+            image's size); with content the result has the content's size (another
+            ``size`` is an error).
         value_range: the model's input range.
         seed: seed of the initial noise.
         param: None (default): the Fourier parameterisation with the style image's spectrum
@@ -117,10 +110,15 @@ def style_transfer(
     style_weight = check_positive(style_weight, "style_weight", allow_zero=True)
     content_weight = check_positive(content_weight, "content_weight", allow_zero=True)
     tv_weight = check_positive(tv_weight, "tv_weight", allow_zero=True)
-    if init not in ("noise", "content"):
-        raise ValueError(f"`init` must be 'noise' or 'content'; received {init!r}")
-    if isinstance(style_layers, (str, int)) or not isinstance(style_layers, Sequence) or not style_layers:
-        raise ValueError(f"`style_layers` must be a non-empty list of layers; received {style_layers!r}")
+    init = check_choice(init, "init", ("noise", "content"))
+    size = check_size(size)
+    if isinstance(style_layers, (str, bytes)) or not isinstance(style_layers, Sequence):
+        raise TypeError(
+            f"`style_layers` must be a list of layers (names, '/'-paths, indices or layer objects); "
+            f"received style_layers={style_layers!r:.80}"
+        )
+    if not style_layers:
+        raise ValueError("`style_layers` is empty; name at least one layer.")
     declared, channels, fixed = image_input(model, "style_transfer")
     style_batch, _ = check_images(style, channels, value_range, "style", size=None)
     if style_batch.shape[0] != 1:
@@ -136,6 +134,11 @@ def style_transfer(
             raise ValueError("`content_layer` is required with a content image (e.g. a deep convolution).")
         content_batch, single = check_images(content, channels, value_range, "content")
         texture_size = content_batch.shape[1:3]
+        if size is not None and size != tuple(texture_size):
+            raise ValueError(
+                f"`size`={size} applies to textures (content=None); with a content image the result "
+                f"has the content's size, {tuple(texture_size)}: resize the content instead."
+            )
     objective = style_objective(
         model, content_batch, style_batch, content_layer, style_layers, content_weight, style_weight
     )
@@ -144,7 +147,7 @@ def style_transfer(
     optimization = Optimization(
         model,
         objective,
-        size=tuple(int(s) for s in texture_size) if not isinstance(texture_size, int) else texture_size,
+        size=tuple(int(s) for s in texture_size),
         param=param,
         transforms=transforms,
         regularizers=[total_variation(tv_weight)],

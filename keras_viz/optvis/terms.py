@@ -25,6 +25,7 @@ __all__ = [
     "GramMatch",
     "Neuron",
     "Term",
+    "diversity_values",
     "gram_matrix",
 ]
 
@@ -49,6 +50,33 @@ def gram_matrix(activations: tf.Tensor) -> tf.Tensor:
     flat = tf.reshape(activations, [tf.shape(activations)[0], -1, channels])
     positions = tf.cast(tf.shape(flat)[1], tf.float32)
     return tf.matmul(flat, flat, transpose_a=True) / positions
+
+
+def diversity_values(activations: tf.Tensor, groups: tf.Tensor | None = None) -> tf.Tensor:
+    """``(N,)``: minus the mean cosine similarity of image ``n``'s Gram matrix with those of
+    the other images of its group (Olah et al. 2017, lucid's ``objectives.diversity``).
+
+    Args:
+        activations: ``(N, ..., C)`` layer output.
+        groups: ``(N,)`` group of each image (the member it is optimised for); None puts
+            every image in one group. Images of different groups never see each other, so a
+            batch of K members is K independent optimisations, as K separate runs are.
+
+    Returns:
+        ``(N,)`` float32 in ``[-1, 1]``; higher is more diverse; 0 for an image alone in
+        its group.
+    """
+    grams = gram_matrix(activations)
+    flat = tf.reshape(grams, [tf.shape(grams)[0], -1])
+    flat = tf.math.l2_normalize(flat, axis=-1, epsilon=1e-12)
+    similarity = tf.matmul(flat, flat, transpose_b=True)  # (N, N) cosine similarities
+    count = tf.shape(flat)[0]
+    others = 1.0 - tf.eye(count, dtype=similarity.dtype)
+    if groups is not None:
+        same = tf.cast(tf.equal(groups[:, tf.newaxis], groups[tf.newaxis, :]), similarity.dtype)
+        others = others * same
+    total = tf.reduce_sum(similarity * others, axis=-1)
+    return -total / tf.maximum(tf.reduce_sum(others, axis=-1), 1.0)
 
 
 def _spatial_mean(activation: tf.Tensor) -> tf.Tensor:
@@ -93,7 +121,9 @@ class Term:
 
     layer: Any
 
-    #: True when the value of one image depends on the other images of the batch.
+    #: True when the value of one image depends on the other images of the batch. Such a
+    #: term receives the objective's members (each image's member, to group the images
+    #: by member) in :meth:`values`, even when it has one member itself.
     batch_coupled = False
 
     @property
@@ -320,13 +350,9 @@ class Diversity(Term):
             raise ValueError(f"{self.describe()}: {where} has output shape {shape}, without a channel axis.")
 
     def values(self, tensor, members):
-        grams = gram_matrix(tensor)
-        flat = tf.reshape(grams, [tf.shape(grams)[0], -1])
-        flat = tf.math.l2_normalize(flat, axis=-1, epsilon=1e-12)
-        similarity = tf.matmul(flat, flat, transpose_b=True)  # (N, N) cosine similarities
-        count = tf.cast(tf.shape(flat)[0], tf.float32)
-        others = tf.reduce_sum(similarity, axis=-1) - tf.linalg.diag_part(similarity)
-        value = -others / tf.maximum(count - 1.0, 1.0)
+        """Minus the mean cosine similarity of each image's Gram matrix with the Gram matrices
+        of the other images of its member (all other images when ``members`` is None)."""
+        value = diversity_values(tensor, members)
         return value if members is not None else value[:, tf.newaxis]
 
 

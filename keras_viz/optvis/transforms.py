@@ -19,18 +19,21 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
+from keras_viz.optvis._checks import check_int, check_number, check_pair, check_size
+
 __all__ = [
     "Transform",
-    "apply",
     "blur",
-    "execute",
+    "check_transforms",
     "compose",
+    "execute",
     "jitter",
     "pad",
     "plan",
@@ -92,12 +95,9 @@ def _diagonal(sx: tf.Tensor, sy: tf.Tensor) -> tf.Tensor:
     return tf.stack([tf.stack([sx, zero], -1), tf.stack([zero, sy], -1)], -2)
 
 
-def resample(images: tf.Tensor, matrices: tf.Tensor, fill_value: float) -> tf.Tensor:
-    """Bilinear resampling of each image by its output->input matrix, constant fill outside."""
-    return _projective(images, tf.reshape(matrices, [-1, 9])[:, :8], fill_value)
-
-
 def _projective(images: tf.Tensor, flat: tf.Tensor, fill_value: float) -> tf.Tensor:
+    """Bilinear resampling of each image by its output->input transform ``flat (B, 8)`` (the
+    first 8 entries of the 3x3 matrix), constant fill outside."""
     height, width = images.shape[1], images.shape[2]
     shape = tf.shape(images)[1:3] if height is None or width is None else tf.constant([height, width])
     return tf.raw_ops.ImageProjectiveTransformV3(
@@ -113,19 +113,13 @@ def _projective(images: tf.Tensor, flat: tf.Tensor, fill_value: float) -> tf.Ten
 # --------------------------------------------------------------------------- factories
 
 
-def _check_non_negative(value: Any, argument: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"`{argument}` must be a finite number >= 0; received {value!r}")
-    return float(value)
-
-
-def pad(pixels: int) -> Transform:
+def pad(pixels: float) -> Transform:
     """Shrinks the image into a border of ``pixels`` filled with the middle of the range.
 
     As lucid's ``pad`` followed by resizing back to the input size, so that later shifts
     and rotations move content instead of cutting it off at the edges.
     """
-    pixels = _check_non_negative(pixels, "pixels")
+    pixels = check_number(pixels, "pixels", minimum=0.0)
 
     def matrix(u, height, width):
         batch = tf.shape(u)[0]
@@ -137,8 +131,11 @@ def pad(pixels: int) -> Transform:
 
 
 def jitter(pixels: int) -> Transform:
-    """Shifts each image by a random whole number of pixels in ``[-pixels, pixels]`` per axis."""
-    pixels = int(_check_non_negative(pixels, "pixels"))
+    """Shifts each image by a random whole number of pixels in ``[-pixels, pixels]`` per axis.
+
+    ``pixels`` is an integer >= 0 (a float such as 2.5 is refused rather than truncated).
+    """
+    pixels = check_int(pixels, "pixels", 0)
 
     def matrix(u, height, width):
         shift = tf.floor(u * (2 * pixels + 1)) - pixels
@@ -150,12 +147,9 @@ def jitter(pixels: int) -> Transform:
 
 def scale(factors: tuple[float, float] = (0.9, 1.1)) -> Transform:
     """Zooms each image about its centre by a random factor in ``[low, high]``."""
-    try:
-        low, high = (float(f) for f in factors)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"`factors` must be (low, high); received {factors!r}") from error
-    if not (0 < low <= high and math.isfinite(high)):
-        raise ValueError(f"`factors` must satisfy 0 < low <= high; received {factors!r}")
+    low, high = check_pair(factors, "factors", "(0.9, 1.1)")
+    if not 0 < low <= high:
+        raise ValueError(f"`factors` must satisfy 0 < low <= high; received factors={factors!r}")
 
     def matrix(u, height, width):
         factor = low + (high - low) * u[:, 0]
@@ -166,7 +160,7 @@ def scale(factors: tuple[float, float] = (0.9, 1.1)) -> Transform:
 
 def rotate(degrees: float = 10.0) -> Transform:
     """Rotates each image about its centre by a random angle in ``[-degrees, degrees]``."""
-    degrees = _check_non_negative(degrees, "degrees")
+    degrees = check_number(degrees, "degrees", minimum=0.0)
 
     def matrix(u, height, width):
         angle = (2.0 * u[:, 0] - 1.0) * (degrees * math.pi / 180.0)
@@ -204,14 +198,12 @@ def gaussian_blur(images: tf.Tensor, sigmas: tf.Tensor, radius: int) -> tf.Tenso
 
 def blur(sigma: tuple[float, float] | float = (0.5, 1.0)) -> Transform:
     """Blurs each image with a Gaussian of random standard deviation in ``[low, high]`` pixels."""
-    if isinstance(sigma, (int, float, np.integer, np.floating)) and not isinstance(sigma, bool):
-        sigma = (sigma, sigma)
-    try:
-        low, high = (float(s) for s in sigma)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"`sigma` must be a number or (low, high); received {sigma!r}") from error
-    if not (0 < low <= high and math.isfinite(high)):
-        raise ValueError(f"`sigma` must satisfy 0 < low <= high; received {sigma!r}")
+    if isinstance(sigma, numbers.Real) and not isinstance(sigma, (bool, np.bool_)):
+        low = high = check_number(sigma, "sigma", minimum=0.0, open_minimum=True)
+    else:
+        low, high = check_pair(sigma, "sigma", "(0.5, 1.0)")
+        if not 0 < low <= high:
+            raise ValueError(f"`sigma` must satisfy 0 < low <= high; received sigma={sigma!r}")
     radius = max(1, int(math.ceil(2.5 * high)))
 
     def op(images, u):
@@ -239,7 +231,10 @@ def standard(size: int | tuple[int, int]) -> Transform:
     ``pad(s/16) -> jitter(s/16) -> scale(0.9..1.1) -> rotate(10°) -> jitter(s/32)`` (lucid
     uses pad 12, jitter 8, scale ±10 %, rotate ±10°, jitter 4 at 224 pixels).
     """
-    side = max(size) if isinstance(size, (tuple, list)) else int(size)
+    checked = check_size(size)
+    if checked is None:
+        raise TypeError("`size` must be an int or (height, width) of ints >= 1; received size=None")
+    side = max(checked)
     return compose(
         pad(max(1, round(side / 16))),
         jitter(max(1, round(side / 16))),
@@ -249,19 +244,30 @@ def standard(size: int | tuple[int, int]) -> Transform:
     )
 
 
-def resolve_transforms(transforms: Any, height: int, width: int, argument: str = "transforms") -> Transform:
-    """``"standard"``, None / ``()`` (no transforms), a transform or a sequence of them."""
+def check_transforms(transforms: Any, argument: str = "transforms") -> Transform | str:
+    """Validates ``transforms`` without the image size: ``"standard"`` (returned as is, it is
+    scaled to the image later), None / ``()`` (no transforms), a transform or a sequence."""
+    wanted = "'standard', None, an optvis transform or a list of them"
     if isinstance(transforms, str):
         if transforms == "standard":
-            return standard((height, width))
-        raise ValueError(f"`{argument}` must be 'standard', None, a transform or a list of them; received {transforms!r}")
+            return transforms
+        raise ValueError(f"`{argument}` must be {wanted}; received {argument}={transforms!r}")
     if transforms is None or transforms is False:
         return compose()
     if isinstance(transforms, Transform):
         return transforms
     if isinstance(transforms, (list, tuple)):
-        return compose(*transforms)
-    raise TypeError(f"`{argument}` must be 'standard', None, a transform or a list of them; received {transforms!r:.80}")
+        try:
+            return compose(*transforms)
+        except TypeError:
+            raise TypeError(f"`{argument}` must be {wanted}; received {argument}={transforms!r:.80}") from None
+    raise TypeError(f"`{argument}` must be {wanted}; received {argument}={transforms!r:.80}")
+
+
+def resolve_transforms(transforms: Any, height: int, width: int, argument: str = "transforms") -> Transform:
+    """:func:`check_transforms`, with ``"standard"`` scaled to ``height x width`` images."""
+    checked = check_transforms(transforms, argument)
+    return standard((height, width)) if isinstance(checked, str) else checked
 
 
 def plan(transform: Transform, u: tf.Tensor, height: int, width: int) -> list[tuple[str, Any]]:
@@ -301,8 +307,3 @@ def execute(steps: list[tuple[str, Any]], images: tf.Tensor, fill_value: float) 
             part, draws = value
             images = part.op(images, draws)
     return images
-
-
-def apply(transform: Transform, images: tf.Tensor, u: tf.Tensor, fill_value: float) -> tf.Tensor:
-    """Applies a (composed) transform with the per-image random numbers ``u (B, total_draws)``."""
-    return execute(plan(transform, u, images.shape[1], images.shape[2]), images, fill_value)

@@ -44,7 +44,7 @@ from keras_viz.render.node_link import edge_style, node_link
 from keras_viz.render.quality import cascade_chart, line_chart, table_image
 from keras_viz.render.embedding_maps import neighbor_rows, scatter, thumbnail_map
 from keras_viz.render.patches import dissection_table, dissection_units, top_patches, top_patches_sheet
-from keras_viz.render.optvis import adversarial_figure, optvis_grid, perturbation_picture
+from keras_viz.render.optvis import adversarial_figure, optvis_grid, optvis_tile, perturbation_picture
 
 __all__ = [
     "adversarial_figure",
@@ -67,6 +67,7 @@ __all__ = [
     "normalize",
     "normalize_batch",
     "optvis_grid",
+    "optvis_tile",
     "overlay",
     "perturbation_picture",
     "sequence_strip",

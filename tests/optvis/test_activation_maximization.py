@@ -146,6 +146,19 @@ def test_several_images_per_member_with_diversity(digits):
     assert min(np.abs(images[i] - images[j]).mean() for i, j in ((0, 1), (0, 2), (1, 2))) > 0.01
 
 
+def test_members_with_diversity_equal_separate_runs(digits):
+    # diversity compares the images of one member only: K members x 2 images in one batch
+    # give what K runs of one member x 2 images give
+    def objective(channels):
+        return optvis.channel("block2_relu", channels) + 2.0 * optvis.diversity("block2_relu")
+
+    batched = optvis.activation_maximization(digits.model, objective([3, 0]), steps=16, batch=4, seed=2)
+    separate = np.concatenate(
+        [optvis.activation_maximization(digits.model, objective(c), steps=16, batch=2, seed=2) for c in (3, 0)]
+    )
+    np.testing.assert_allclose(batched, separate, atol=1e-4)
+
+
 def test_other_sizes_and_value_ranges(digits):
     images = optvis.activation_maximization(digits.model, optvis.channel("block2_relu", 0), steps=4, size=24,
                                             value_range=(-1.0, 1.0))

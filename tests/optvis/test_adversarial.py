@@ -18,10 +18,13 @@ def correct(digits):
     return digits.x_test[keep], digits.y_test[keep]
 
 
-def _inside(result, images, epsilon):
-    assert np.abs(result.perturbation).max() <= epsilon + 1e-6
-    np.testing.assert_allclose(result.images - images, result.perturbation, atol=1e-6)
-    assert result.images.min() >= 0.0 and result.images.max() <= 1.0
+def _inside(result, images, epsilon, value_range=(0.0, 1.0)):
+    """Inside the ball and the range exactly: no rounding slack, in float32 and in float64."""
+    assert result.images.dtype == np.float32 and result.perturbation.dtype == np.float32
+    assert np.abs(result.perturbation).max() <= epsilon
+    assert np.abs(result.images.astype(np.float64) - images.astype(np.float64)).max() <= epsilon
+    np.testing.assert_array_equal(result.images - images, result.perturbation)
+    assert result.images.min() >= value_range[0] and result.images.max() <= value_range[1]
 
 
 def test_fgsm_at_a_small_epsilon_flips_most_correct_inputs(digits, correct):
@@ -52,6 +55,27 @@ def test_untargeted_pgd_defaults_to_the_prediction_and_does_not_depend_on_batchi
     _inside(whole, images[:12], 0.05)
 
 
+@pytest.mark.parametrize("method", ["fgsm", "pgd"])
+@pytest.mark.parametrize("epsilon", [0.1, 0.03, 8 / 255])
+def test_results_are_inside_the_ball_exactly_in_float32(method, epsilon):
+    # Every FGSM pixel moves by ±ε, where float32 rounding of x + ε lands outside the ball
+    # for about half of the pixels unless the projection is exact.
+    import keras
+
+    keras.utils.set_random_seed(4)
+    model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
+    images = np.random.default_rng(4).uniform(0.2, 0.8, size=(16, 6, 6, 1)).astype(np.float32)
+    result = optvis.adversarial(model, images, epsilon=epsilon, method=method, steps=3)
+    _inside(result, images, epsilon)
+    assert np.abs(result.perturbation).max() > epsilon * (1 - 1e-6)  # and it uses the whole ball
+    np.testing.assert_array_equal(result.predictions, model.predict(result.images, verbose=0).argmax(axis=1))
+
+
+def test_step_size_with_fgsm_is_refused(digits):
+    with pytest.raises(ValueError, match=r"`step_size`=0\.05 does not apply to method='fgsm'"):
+        optvis.adversarial(digits.model, digits.x_test[:2], epsilon=0.1, method="fgsm", step_size=0.05)
+
+
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
@@ -59,6 +83,9 @@ def test_untargeted_pgd_defaults_to_the_prediction_and_does_not_depend_on_batchi
         (dict(epsilon=-0.1), ValueError, "epsilon"),
         (dict(epsilon=float("inf")), ValueError, "epsilon"),
         (dict(method="cw"), ValueError, "method"),
+        (dict(method=1), TypeError, "method"),
+        (dict(epsilon="0.1"), TypeError, "epsilon"),
+        (dict(steps=2.5), TypeError, "steps"),
         (dict(steps=0), ValueError, "steps"),
         (dict(step_size=0.0), ValueError, "step_size"),
         (dict(labels=[1, 2]), ValueError, "labels"),
@@ -84,7 +111,8 @@ def test_sequence_models_and_multi_output_models():
     keras.utils.set_random_seed(0)
     sequences = np.clip(sample_inputs("conv1d", n=6), -1, 1)
     result = optvis.adversarial(sequence_model(), sequences, epsilon=0.2, value_range=(-1, 1), steps=3)
-    assert result.images.shape == sequences.shape and np.abs(result.perturbation).max() <= 0.2 + 1e-6
+    assert result.images.shape == sequences.shape
+    _inside(result, sequences.astype(np.float32), 0.2, (-1.0, 1.0))
     images = sample_inputs("multi_output", n=4)
     result = optvis.adversarial(multi_output_model(), images, epsilon=0.1, output="cls", steps=2)
     assert result.predictions.shape == (4,)

@@ -54,6 +54,25 @@ def test_dreams_on_large_images_of_a_model_with_a_dense_head():
         model(image[None])
 
 
+def test_a_keras_that_no_longer_reads_the_lifted_attribute_fails_clearly(monkeypatch):
+    """If Keras renamed ``_manual_input_spec``, lifting the input check would silently do
+    nothing and the model would refuse the larger image ("is it fully convolutional?")."""
+    from keras.src.models.functional import Functional
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((12, 12, 1))
+    model = keras.Model(inputs, layers.Conv2D(2, 3, name="conv")(inputs))
+    renamed = property(lambda self: [keras.layers.InputSpec(shape=(None, 12, 12, 1))])
+    monkeypatch.setattr(Functional, "input_spec", renamed)
+    image = np.random.default_rng(0).uniform(size=(20, 20, 1)).astype(np.float32)
+    with pytest.raises(RuntimeError, match=r"could not lift the input-shape check .*_manual_input_spec"):
+        optvis.deep_dream(model, image, "conv", octaves=1, steps=1)
+    with pytest.raises(RuntimeError, match="_manual_input_spec"):
+        optvis.activation_maximization(model, optvis.channel("conv", 0), steps=1, size=20)
+    # at the model's own size nothing needs lifting
+    assert optvis.activation_maximization(model, optvis.channel("conv", 0), steps=1).shape == (1, 12, 12, 1)
+
+
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [

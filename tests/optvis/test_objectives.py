@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from keras import layers
 
 from keras_viz import optvis
@@ -92,6 +93,44 @@ def test_feature_match_gram_match_and_diversity_equal_numpy(model):
     np.testing.assert_allclose(optvis.score(model, optvis.diversity("conv"), X)[:, 0], expected, rtol=1e-4)
 
 
+def test_diversity_is_higher_for_different_images(model):
+    same = optvis.score(model, optvis.diversity("conv"), np.stack([X[0], X[0], X[0]]))
+    different = optvis.score(model, optvis.diversity("conv"), X[:3])
+    np.testing.assert_allclose(same, -1.0, atol=1e-5)  # identical Gram matrices: cosine 1
+    assert np.all(different > same + 1e-4), different
+    # so *adding* diversity rewards different images
+    channel_plus = optvis.channel("conv", 0) + 0.5 * optvis.diversity("conv")
+    assert np.all(optvis.score(model, channel_plus, X[:3]) - optvis.score(model, optvis.channel("conv", 0), X[:3])
+                  > 0.5 * same[:, :1] + 1e-4)
+
+
+def test_diversity_compares_only_the_images_of_the_same_member():
+    rng = np.random.default_rng(5)
+    features = rng.normal(size=(6, 3, 3, 4)).astype(np.float32)
+    objective = optvis.channel("c", range(3)) + optvis.diversity("c")
+    members = tf.constant([0, 0, 1, 1, 2, 2])
+
+    def per_image(values):
+        return objective.evaluate([tf.constant(values)] * 2, members).numpy()  # one tensor per term
+
+    base = per_image(features)
+    changed = features.copy()
+    changed[2:4] = rng.normal(size=(2, 3, 3, 4))  # member 1's images only
+    after = per_image(changed)
+    np.testing.assert_allclose(after[[0, 1, 4, 5]], base[[0, 1, 4, 5]], rtol=1e-6)
+    assert np.all(np.abs(after[2:4] - base[2:4]) > 1e-4)
+    # member k's value is what the single objective gives on member k's images alone
+    for k in range(3):
+        alone = optvis.channel("c", k) + optvis.diversity("c")
+        expected = alone.evaluate([tf.constant(features[2 * k : 2 * k + 2])] * 2, tf.constant([0, 0])).numpy()
+        np.testing.assert_allclose(base[2 * k : 2 * k + 2], expected, rtol=1e-5)
+        grams = np.einsum("npc,npd->ncd", *[features[2 * k : 2 * k + 2].reshape(2, -1, 4)] * 2)
+        unit = grams.reshape(2, -1) / np.linalg.norm(grams.reshape(2, -1), axis=1, keepdims=True)
+        cosine = float(unit[0] @ unit[1])
+        means = features[2 * k : 2 * k + 2].mean(axis=(1, 2))[:, k]
+        np.testing.assert_allclose(base[2 * k : 2 * k + 2], means - cosine, rtol=1e-4)
+
+
 def test_gram_matrix_of_any_rank_equals_numpy():
     values = RNG.normal(size=(2, 3, 5, 7, 4)).astype(np.float32)
     flat = values.reshape(2, -1, 4)
@@ -151,9 +190,10 @@ def test_objectives_name_themselves():
     assert optvis.channel("conv3", 7).name == "conv3:7"
     assert optvis.channel("conv3", range(16)).name == "conv3:[0..15]"
     assert optvis.channel("conv3", range(3)).names == ("conv3:0", "conv3:1", "conv3:2")
-    objective = optvis.channel("c", range(2)) - 0.5 * optvis.diversity("c")
-    assert objective.name == "c:[0,1] - 0.5·diversity(c)"
-    assert objective.names == ("c:0 - 0.5·diversity(c)", "c:1 - 0.5·diversity(c)")
+    objective = optvis.channel("c", range(2)) + 0.5 * optvis.diversity("c")
+    assert objective.name == "c:[0,1] + 0.5·diversity(c)"
+    assert objective.names == ("c:0 + 0.5·diversity(c)", "c:1 + 0.5·diversity(c)")
+    assert (optvis.channel("c", 1) - 0.5 * optvis.deepdream("c")).name == "c:1 - 0.5·deepdream(c)"
     assert objective.members == 2
     assert (-optvis.class_score(3)).name == "-class:3"
     assert optvis.class_score(3, probability=True).name == "prob:3"
@@ -210,3 +250,43 @@ def test_errors_when_bound_to_a_model(model):
         optvis.score(model, optvis.channel("conv", 0), X[:, :3])
     with pytest.raises(TypeError, match="objective"):
         optvis.score(model, "conv:0", X)
+
+
+def test_score_traces_once_per_model_signature_and_objective_content(model, monkeypatch):
+    import gc
+    import importlib
+    import weakref
+
+    score_module = importlib.import_module("keras_viz.optvis.score")  # optvis.score is the function
+
+    traced = []
+    real_reader = score_module.ObjectiveReader
+
+    def counting_reader(*args, **kwargs):
+        traced.append(args[1].name)
+        return real_reader(*args, **kwargs)
+
+    monkeypatch.setattr(score_module, "ObjectiveReader", counting_reader)
+    first = optvis.score(model, optvis.channel("conv", 1) - 0.5 * optvis.deepdream("conv"), X)
+    again = optvis.score(model, optvis.channel("conv", 1) - 0.5 * optvis.deepdream("conv"), X[:3])  # a new, equal objective
+    np.testing.assert_allclose(again, first[:3], rtol=1e-6)
+    assert traced == ["conv:1 - 0.5·deepdream(conv)"]
+    optvis.score(model, optvis.channel("conv", 2) - 0.5 * optvis.deepdream("conv"), X)  # other content: traced
+    optvis.score(model, optvis.channel(model.get_layer("conv"), 2) - 0.5 * optvis.deepdream("conv"), X)
+    optvis.score(model, optvis.direction("conv", [1.0, 0.0, 0.0]), X)
+    optvis.score(model, optvis.direction("conv", [0.0, 1.0, 0.0]), X)  # arrays are compared by value
+    assert len(traced) == 5
+    # the cached function reads the current weights
+    changed = keras.models.clone_model(model)
+    changed.set_weights(model.get_weights())
+    before = optvis.score(changed, optvis.channel("conv", 1), X)
+    changed.get_layer("conv").set_weights([W_CONV, B_CONV + 1.0])
+    np.testing.assert_allclose(optvis.score(changed, optvis.channel("conv", 1), X), before + 1.0, rtol=1e-5)
+    # bounded, and gone with the model
+    for k in range(score_module.MAX_FUNCTIONS_PER_MODEL + 3):
+        optvis.score(changed, optvis.channel("conv", 0) * (k + 1.0), X[:1])
+    assert len(score_module._FUNCTIONS[changed]) == score_module.MAX_FUNCTIONS_PER_MODEL
+    alive = weakref.ref(changed)
+    del changed
+    gc.collect()
+    assert alive() is None

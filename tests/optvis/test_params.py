@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -70,7 +72,10 @@ def test_pixel_parameterisation_squashes_into_the_range():
 
 
 def _apply(transform, images, u, fill=0.5):
-    return transforms.apply(transform, tf.constant(images), tf.constant(u, tf.float32), fill).numpy()
+    """The optimisation's own path: plan the transform's work from its random numbers, execute it."""
+    images = tf.constant(images)
+    steps = transforms.plan(transform, tf.constant(u, tf.float32), images.shape[1], images.shape[2])
+    return transforms.execute(steps, images, fill).numpy()
 
 
 def test_jitter_is_an_exact_integer_shift_with_fill():
@@ -105,7 +110,7 @@ def test_compose_flattens_and_fuses_geometric_transforms_into_one_resampling():
 
     @tf.function
     def run(images, u):
-        return transforms.apply(standard, images, u, 0.5)
+        return transforms.execute(transforms.plan(standard, u, 32, 32), images, 0.5)
 
     graph = run.get_concrete_function(tf.TensorSpec((2, 32, 32, 3)), tf.TensorSpec((2, 6))).graph
     kinds = [op.type for op in graph.get_operations()]
@@ -164,6 +169,42 @@ def test_bad_building_blocks(make, match):
         make()
 
 
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        # a wrong type is a TypeError naming the argument, checked before the name is formatted
+        (lambda: optvis.l1("a"), "`weight`.*'a'"),
+        (lambda: optvis.l2("a"), "`weight`.*'a'"),
+        (lambda: optvis.total_variation("a"), "`weight`.*'a'"),
+        (lambda: optvis.total_variation(0.1, beta="x"), "`beta`"),
+        (lambda: optvis.blur_every(2.5), "`every`.*2.5"),
+        (lambda: optvis.blur_every(2, sigma=None), "`sigma`"),
+        (lambda: optvis.clip_small_norm("10"), "`percentile`"),
+        (lambda: optvis.jitter(2.5), "`pixels`.*2.5"),  # refused, not truncated to 2
+        (lambda: optvis.jitter(True), "`pixels`"),
+        (lambda: optvis.pad("4"), "`pixels`"),
+        (lambda: optvis.rotate(None), "`degrees`"),
+        (lambda: optvis.scale(1.1), "`factors`"),
+        (lambda: optvis.blur("wide"), "`sigma`"),
+        (lambda: optvis.fourier(decay="1/f"), "`decay`"),
+        (lambda: optvis.pixel(squash=1), "`squash`"),
+        (lambda: optvis.pixel(init_std="x"), "`init_std`"),
+        (lambda: transforms.resolve_transforms(3, 8, 8), "`transforms`"),
+        (lambda: params.resolve_param(3), "`param`"),
+        (lambda: optvis.standard_transforms("32"), "`size`"),
+    ],
+)
+def test_wrong_types_are_type_errors(make, match):
+    with pytest.raises(TypeError, match=match):
+        make()
+
+
+def test_integral_settings_are_kept_exactly():
+    assert optvis.jitter(np.int64(3)).name == "jitter(3)"
+    assert optvis.blur_every(np.int32(2)).every == 2
+    assert optvis.l1(np.float32(0.5)).weight == 0.5
+
+
 def test_building_blocks_are_immutable_and_compose():
     jitter = optvis.jitter(3)
     composed = optvis.compose_transforms(jitter, optvis.rotate(5))
@@ -173,3 +214,20 @@ def test_building_blocks_are_immutable_and_compose():
     fourier = optvis.fourier()
     bound = fourier.bind(8, 8, 3, (0.0, 1.0))
     assert bound is not fourier and not hasattr(fourier, "height")
+
+
+def test_default_colour_matrix_is_lucids_normalised_matrix():
+    # lucid's param/color.py: color_correlation_svd_sqrt / max_norm_svd_sqrt, where the max
+    # column norm is that of the first column, sqrt(0.26² + 0.27² + 0.27²) = sqrt(0.2134).
+    raw = [[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]]
+    norm = math.sqrt(0.26**2 + 0.27**2 + 0.27**2)
+    assert abs(norm - 0.4619523) < 1e-6  # lucid's max_norm_svd_sqrt
+    expected = np.array([[value / norm for value in row] for row in raw])
+    np.testing.assert_allclose(expected[0], [0.56283, 0.19483, 0.04329], atol=1e-5)  # pinned by hand
+    fourier = optvis.fourier()
+    np.testing.assert_allclose(fourier.colour_sqrt, expected, rtol=1e-6)
+    # and the raw image is the decorrelated one times that matrix (lucid: t_flat @ M.T)
+    bound = fourier.bind(4, 5, 3, (0.0, 1.0))
+    spectrum = bound.init(3, np.arange(2))
+    decorrelated = bound._decorrelated(spectrum).numpy()
+    np.testing.assert_allclose(bound.raw(spectrum).numpy(), decorrelated @ expected.T, rtol=1e-5, atol=1e-7)

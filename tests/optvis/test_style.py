@@ -37,12 +37,31 @@ def test_texture_synthesis_without_content(digits):
     assert history[-1, 0] > history[0, 0]
     with pytest.raises(ValueError, match="content_layer"):
         optvis.style_transfer(digits.model, digits.x_test[0], style, style_layers=STYLE_LAYERS, steps=1)
-    with pytest.raises(ValueError, match="style_layers"):
+    with pytest.raises(TypeError, match="style_layers"):
         optvis.style_transfer(digits.model, None, style, style_layers="block1_relu", steps=1)
+    with pytest.raises(ValueError, match="style_layers"):
+        optvis.style_transfer(digits.model, None, style, style_layers=[], steps=1)
     with pytest.raises(ValueError, match="one image"):
         optvis.style_transfer(digits.model, None, digits.x_test[:2], style_layers=STYLE_LAYERS, steps=1)
     with pytest.raises(ValueError, match="style_weight"):
         optvis.style_transfer(digits.model, None, style, style_layers=STYLE_LAYERS, steps=1, style_weight=-1)
+
+
+@pytest.mark.parametrize(
+    "options, error, match",
+    [
+        (dict(size="big"), TypeError, "`size`.*'big'"),
+        (dict(size=(0, 20)), ValueError, "`size`"),
+        (dict(size=2.5), TypeError, "`size`"),
+        (dict(init="photo"), ValueError, "`init`.*'photo'"),
+        (dict(content=True, size=(20, 20)), ValueError, "`size`=\\(20, 20\\) applies to textures"),
+    ],
+)
+def test_bad_sizes_name_the_argument(digits, options, error, match):
+    content = digits.x_test[0] if options.pop("content", False) else None
+    with pytest.raises(error, match=match):
+        optvis.style_transfer(digits.model, content, digits.x_test[2], content_layer="block3_relu",
+                              style_layers=STYLE_LAYERS, steps=1, **options)
 
 
 def test_starting_from_the_content_image(digits):
