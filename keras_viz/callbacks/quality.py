@@ -2,7 +2,8 @@
 
 Every ``freq`` epochs the callback explains a fixed set of inputs with each method and
 scores the maps with :mod:`keras_viz.metrics` (deletion and insertion; with ground-truth
-masks also the pointing game and energy in mask). Each score, averaged over the inputs,
+masks also the pointing game and energy in mask; and the share of flat maps, which point
+nowhere). Each score, averaged over the inputs,
 becomes the scalar ``quality/<method>/<metric>`` in TensorBoard's Scalars tab, so one can
 watch, for instance, Grad-CAM's pointing accuracy grow as the model learns.
 """
@@ -29,9 +30,12 @@ QUALITY_METRICS: dict[str, str] = {
     "insertion": "Insertion AUC (Petsiuk et al. 2018): area under the target probability as the "
     "pixels the map ranks first are put back into a blurred image. **Higher is better.**",
     "pointing_game": "Pointing game (Zhang et al. 2016): share of inputs whose map maximum lies "
-    "on the mask (within `tolerance` pixels). **Higher is better.**",
+    "on the mask (within `tolerance` pixels); a flat map (all pixels equal) is a miss. "
+    "**Higher is better.**",
     "energy_in_mask": "Share of the map's positive mass inside the mask (mean over inputs). "
     "**Higher is better.**",
+    "flat_maps": "Share of inputs whose map is flat (every pixel equal, e.g. an all-zero Grad-CAM): "
+    "such a map points nowhere and ranks pixels arbitrarily. **Lower is better.**",
 }
 """Metric names accepted by :class:`QualityCallback`, with the description of their scalar."""
 
@@ -69,8 +73,8 @@ class QualityCallback(VizCallback):
             (``functools.partial(kv.SmoothGrad, samples=8)``) or explainers built for the
             trained model. Default: Saliency and Grad-CAM.
         metrics: names from :data:`QUALITY_METRICS` (``"deletion"``, ``"insertion"``,
-            ``"pointing_game"``, ``"energy_in_mask"``). Default: all four with ``masks``,
-            deletion and insertion without.
+            ``"pointing_game"``, ``"energy_in_mask"``, ``"flat_maps"``). Default: all five
+            with ``masks``; deletion, insertion and flat maps without.
         targets: the true labels of ``inputs`` (explained and scored), or None for the
             predicted class of each input at each step.
         log_dir: the ``log_dir`` of ``keras.callbacks.TensorBoard``.
@@ -113,8 +117,8 @@ class QualityCallback(VizCallback):
         if masks is not None:  # shape, type and empty masks are checked here, not at every step
             metrics_lib.energy_in_mask(np.ones(self.inputs.shape[:-1], np.float32), self.masks)
         if metrics is None:
-            metrics = ("pointing_game", "energy_in_mask", "deletion", "insertion") if masks is not None else (
-                "deletion", "insertion")
+            metrics = ("pointing_game", "energy_in_mask", "deletion", "insertion", "flat_maps") if masks is not None else (
+                "deletion", "insertion", "flat_maps")
         if isinstance(metrics, str) or not isinstance(metrics, (list, tuple)) or not metrics:
             raise ValueError(f"`metrics` must be a non-empty list of metric names; received {metrics!r}.")
         for name in metrics:
@@ -167,6 +171,8 @@ class QualityCallback(VizCallback):
                     result = metrics_lib.pointing_game(maps, self.masks, tolerance=self.tolerance)
                 elif name == "energy_in_mask":
                     result = metrics_lib.energy_in_mask(maps, self.masks)
+                elif name == "flat_maps":
+                    result = metrics_lib.flat_maps(maps)
                 elif name == "deletion":
                     result = scorer.deletion(self.inputs, maps, classes, steps=self.steps, baseline=self.deletion_baseline)
                 else:
