@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from keras_viz import metrics as metrics_lib
 from keras_viz import targets as targets_lib
+from keras_viz._checks import check_int
 from keras_viz.callbacks.base import VizCallback
 from keras_viz.callbacks.explanations import _factories, _tag_prefixes
 from keras_viz.explainers import ExplainerGroup, GradCAM, Saliency
@@ -83,8 +84,9 @@ class QualityCallback(VizCallback):
         deletion_baseline / insertion_baseline: see :func:`keras_viz.metrics.deletion`
             (default 0.0) and :func:`~keras_viz.metrics.insertion` (default ``"blur"``).
         batch_size: perturbed copies per forward pass of deletion and insertion.
-        **options: ``run``, ``freq``, ``batch_freq``, ``raise_errors``, ``background``
-            (see :class:`~keras_viz.callbacks.base.VizCallback`).
+        **options: ``run``, ``freq`` (None, the default: under the callbacks' shared time
+            ``budget``; an int: every ``freq`` epochs), ``budget``, ``batch_freq``,
+            ``raise_errors``, ``background`` (see :class:`~keras_viz.callbacks.base.VizCallback`).
 
     Scalars: ``quality/<method>/<metric>`` (``quality/grad_cam/pointing_game``), at the
     epoch index, like Keras' own scalars.
@@ -135,16 +137,12 @@ class QualityCallback(VizCallback):
         self.targets = targets
         self.factories = _factories(explainers)
         self.tolerance = check_tolerance(tolerance)
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"`steps` must be a positive int; received {steps!r}.")
-        self.steps = steps
+        self.steps = check_int(steps, "steps")
         for baseline in (deletion_baseline, insertion_baseline):
             metrics_lib.baseline_images(self.inputs, baseline)  # fails early on a bad baseline
         self.deletion_baseline = deletion_baseline
         self.insertion_baseline = insertion_baseline
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive int; received {batch_size!r}.")
-        self.batch_size = batch_size
+        self.batch_size = check_int(batch_size, "batch_size")
         self._group: ExplainerGroup | None = None
         self._scorer: metrics_lib.PerturbationScorer | None = None
 

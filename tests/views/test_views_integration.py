@@ -65,6 +65,55 @@ def test_embedding_callback_exports_each_epoch_to_its_own_run(tmp_path, digits):
     assert [event["step"] for event in images["embeddings/gap/tsne"]] == [1, 2]
 
 
+class CountingDense(layers.Dense):
+    """A Dense layer that counts how often its Python ``call`` runs (eagerly or while traced)."""
+
+    calls = 0
+
+    def call(self, inputs):
+        CountingDense.calls += 1
+        return super().call(inputs)
+
+
+def test_embedding_callback_reads_codes_and_predictions_in_one_compiled_pass(tmp_path, digits):
+    _, _, x_test, y_test = digits
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([keras.Input((16, 16, 1)), layers.Conv2D(4, 3, activation="relu", name="conv"),
+                              layers.GlobalAveragePooling2D(name="gap"), CountingDense(10, activation="softmax", name="head")])
+    callback = kv.callbacks.EmbeddingCallback(x_test, layer="gap", labels=y_test, log_dir=tmp_path, batch_size=16)
+    callback.set_model(model)
+    CountingDense.calls = 0
+    codes, (outputs,) = callback._codes_and_outputs()
+    assert CountingDense.calls == 3  # 3 batches: two eager passes, then one trace; no second pass for predictions
+    np.testing.assert_allclose(codes, kv.embeddings(model, x_test, "gap"), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(outputs, model.predict(x_test, verbose=0), rtol=1e-5, atol=1e-6)
+    CountingDense.calls = 0
+    callback._log(1, "")
+    assert CountingDense.calls == 0  # the compiled pass alone: no eager model call for the predictions
+    assert callback._reader.trace_count == 1
+
+
+def test_embedding_callback_reads_one_hot_labels_as_classes(tmp_path, digits):
+    x, y, x_test, y_test = digits
+    keras.utils.set_random_seed(0)
+    model = small_cnn()
+    one_hot = keras.utils.to_categorical(y_test, 10)
+    callback = kv.callbacks.EmbeddingCallback(x_test, layer="gap", labels=one_hot, log_dir=tmp_path, freq=1, raise_errors=True)
+    assert callback.labels == y_test.tolist()
+    callback.set_model(model)
+    callback._log(0, "")(None)
+    rows = (tmp_path / "keras_viz_embeddings" / "epoch_0000" / "metadata.tsv").read_text().split("\n")[1:-1]
+    predictions = model.predict(x_test, verbose=0).argmax(-1)
+    assert rows == [f"{t}\t{p}\t{p == t}" for t, p in zip(y_test, predictions)]
+    assert any(p == t for t, p in zip(y_test, predictions))  # `correct` is not always False
+    float_labels = kv.callbacks.EmbeddingCallback(x_test, layer="gap", labels=y_test.astype(np.float32), log_dir=tmp_path)
+    assert float_labels.labels == y_test.tolist()
+    with pytest.raises(ValueError, match=r"one-hot rows \(N, K\) with a single 1 per row"):
+        kv.callbacks.EmbeddingCallback(x_test, layer="gap", labels=np.full((40, 10), 0.1), log_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"one label per input, shape \(N,\); received shape \(40, 2, 5\)"):
+        kv.callbacks.EmbeddingCallback(x_test, layer="gap", labels=one_hot.reshape(40, 2, 5), log_dir=tmp_path)
+
+
 def test_embedding_callback_refuses_bad_configuration(tmp_path, digits):
     x, y, x_test, _ = digits
     with pytest.raises(ValueError, match=r"`labels` has 3 entries but `inputs` has 40"):
