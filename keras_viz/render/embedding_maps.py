@@ -121,6 +121,48 @@ def _grid_shape(grid_size: Any, count: int) -> tuple[int, int]:
     return rows, cols
 
 
+def greedy_cells(centres: np.ndarray, points: np.ndarray, *, block: int = 2**22) -> list[tuple[int, int]]:
+    """Karpathy's greedy grid assignment without a dense ``(cells, N)`` distance matrix.
+
+    Cells are visited in order of their distance to the nearest point (stable order for
+    ties); each takes the nearest point not yet taken (the lowest index on ties), until
+    every point is placed. Squared distances are ``dx * dx + dy * dy`` in float64, computed
+    ``block`` values at a time for the visiting order and one cell's row of the points
+    still free for each choice: memory O(N + block), the same assignment (bit for bit) as
+    with the whole matrix.
+
+    Returns:
+        ``[(cell, point), ...]`` in the order the cells take their points.
+    """
+    cx, cy = (np.ascontiguousarray(centres[:, i], np.float64) for i in (0, 1))
+    px, py = (np.ascontiguousarray(points[:, i], np.float64) for i in (0, 1))
+    chunk = max(1, block // max(1, len(points)))
+    nearest = np.concatenate([
+        ((cx[start : start + chunk, None] - px) ** 2 + (cy[start : start + chunk, None] - py) ** 2).min(axis=1)
+        for start in range(0, len(centres), chunk)
+    ])
+    # The candidates: ascending point indices (so argmin takes the lowest index on ties), from
+    # which taken points are dropped whenever they make up half of them.
+    free, free_x, free_y = np.arange(len(points)), px, py
+    taken = np.zeros(len(points), bool)
+    stale = 0  # taken points still among the candidates
+    pairs: list[tuple[int, int]] = []
+    for cell in np.argsort(nearest, kind="stable"):
+        if len(pairs) == len(points):
+            break
+        if stale and 2 * stale >= len(free):
+            keep = ~taken[free]
+            free, free_x, free_y, stale = free[keep], free_x[keep], free_y[keep], 0
+        row = (cx[cell] - free_x) ** 2 + (cy[cell] - free_y) ** 2
+        if stale:
+            row[taken[free]] = np.inf
+        choice = int(free[np.argmin(row)])
+        taken[choice] = True
+        stale += 1
+        pairs.append((int(cell), choice))
+    return pairs
+
+
 def thumbnail_map(
     images: ArrayLike,
     points: ArrayLike,
@@ -135,7 +177,8 @@ def thumbnail_map(
     The points are scaled into the unit square; the cells are visited in order of their
     distance to the nearest point, and each takes the nearest image not yet placed (a
     greedy assignment; each image is shown at most once). With fewer images than cells,
-    cells far from every point stay empty.
+    cells far from every point stay empty. Memory stays O(N): no cells x points distance
+    matrix is built (see :func:`greedy_cells`).
 
     Args:
         images: ``(N, H, W[, C])`` model inputs.
@@ -161,15 +204,8 @@ def thumbnail_map(
     tile_h, tile_w = (height, width) if tile is None else (int(tile), int(tile))
     unit = _unit_square(xy)
     centres = np.stack(np.meshgrid((np.arange(cols) + 0.5) / cols, 1.0 - (np.arange(rows) + 0.5) / rows), -1).reshape(-1, 2)
-    distances = ((centres[:, None, :] - unit[None, :, :]) ** 2).sum(-1)  # (cells, N)
     sheet = np.full((rows * tile_h, cols * tile_w, 3), background, np.uint8)
-    taken = np.zeros(len(xy), bool)
-    for cell in np.argsort(distances.min(axis=1), kind="stable"):
-        if taken.all():
-            break
-        candidates = np.where(taken, np.inf, distances[cell])
-        choice = int(np.argmin(candidates))
-        taken[choice] = True
+    for cell, choice in greedy_cells(centres, unit):
         picture = to_uint8_image(batch[choice], value_range=value_range)
         if picture.shape[:2] != (tile_h, tile_w):
             picture = np.asarray(Image.fromarray(picture).resize((tile_w, tile_h), Image.Resampling.BILINEAR))
