@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from keras_viz._checks import check_number
+
 __all__ = ["energy_in_mask", "flat_maps", "pointing_game"]
 
 
@@ -104,15 +106,8 @@ def _nearest_distance_sq(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def check_tolerance(tolerance: Any) -> float:
-    """A pointing-game tolerance: a finite number of pixels >= 0 (ValueError otherwise)."""
-    if (
-        isinstance(tolerance, (bool, np.bool_))
-        or not isinstance(tolerance, (int, float, np.integer, np.floating))
-        or not math.isfinite(tolerance)
-        or tolerance < 0
-    ):
-        raise ValueError(f"`tolerance` must be a finite number of pixels >= 0; received {tolerance!r}.")
-    return float(tolerance)
+    """A pointing-game tolerance in pixels: a finite number >= 0 (TypeError for a non-number)."""
+    return check_number(tolerance, "tolerance", low=0.0)
 
 
 def flat_maps(maps: Any) -> np.ndarray:

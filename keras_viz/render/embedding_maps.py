@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from PIL import Image, ImageDraw
 
+from keras_viz._checks import check_int
 from keras_viz.render.grids import _default_font, grid
 from keras_viz.render.images import to_uint8_image
 
@@ -67,8 +68,8 @@ def scatter(
         ``(size, size + legend width, 3)`` uint8.
     """
     xy = _check_points(points)
-    if isinstance(size, bool) or not isinstance(size, int) or size < 32:
-        raise ValueError(f"`size` must be an int >= 32; received size={size!r}")
+    size = check_int(size, "size", minimum=32)
+    radius = check_int(radius, "radius")
     if labels is None:
         keys = np.zeros(len(xy), int)
         names = [""]
@@ -109,16 +110,13 @@ def _grid_shape(grid_size: Any, count: int) -> tuple[int, int]:
     if grid_size is None:
         side = max(1, math.ceil(math.sqrt(count)))
         return side, side
-    if isinstance(grid_size, (int, np.integer)) and not isinstance(grid_size, bool):
-        rows = cols = int(grid_size)
+    if isinstance(grid_size, (int, np.integer)) and not isinstance(grid_size, (bool, np.bool_)):
+        rows = cols = grid_size
+    elif isinstance(grid_size, (tuple, list, np.ndarray)) and len(grid_size) == 2:
+        rows, cols = grid_size
     else:
-        try:
-            rows, cols = (int(v) for v in grid_size)
-        except (TypeError, ValueError):
-            raise ValueError(f"`grid` must be an int, (rows, columns) or None; received grid={grid_size!r}") from None
-    if rows < 1 or cols < 1:
-        raise ValueError(f"`grid` must be positive; received grid={grid_size!r}")
-    return rows, cols
+        raise TypeError(f"`grid` must be an int, (rows, columns) or None; received grid={grid_size!r}")
+    return check_int(rows, "grid"), check_int(cols, "grid")
 
 
 def greedy_cells(centres: np.ndarray, points: np.ndarray, *, block: int = 2**22) -> list[tuple[int, int]]:
@@ -201,7 +199,7 @@ def thumbnail_map(
         )
     rows, cols = _grid_shape(grid, len(xy))
     height, width = batch.shape[1:3]
-    tile_h, tile_w = (height, width) if tile is None else (int(tile), int(tile))
+    tile_h, tile_w = (height, width) if tile is None else (check_int(tile, "tile"),) * 2
     unit = _unit_square(xy)
     centres = np.stack(np.meshgrid((np.arange(cols) + 0.5) / cols, 1.0 - (np.arange(rows) + 0.5) / rows), -1).reshape(-1, 2)
     sheet = np.full((rows * tile_h, cols * tile_w, 3), background, np.uint8)

@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_viz import targets as targets_lib
+from keras_viz._checks import check_int
 from keras_viz._inputs import Inputs, pack
 from keras_viz.explainers.base import Explainer, ExplainerCall, Explanation
 
@@ -100,8 +101,7 @@ def explain_dataset(
         raise TypeError(f"`strategy` must be a tf.distribute.Strategy or None; received {strategy!r}")
     if batch_size is None:
         batch_size = explainer.batch_size
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive int; received batch_size={batch_size!r}")
+    batch_size = check_int(batch_size, "batch_size")
     inputs = Inputs(data, explainer.model, argument="data")
     resolved = _check_targets(targets, inputs.count)
     if resolved == "labels" and inputs.dataset is None:

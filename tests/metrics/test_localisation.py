@@ -136,7 +136,9 @@ def test_bad_inputs(maps, masks, error, match):
         pointing_game(maps, masks)
 
 
-@pytest.mark.parametrize("tolerance", [-1, float("nan"), "2", True])
-def test_bad_tolerance(tolerance):
-    with pytest.raises(ValueError, match="tolerance"):
+@pytest.mark.parametrize(
+    "tolerance, error", [(-1, ValueError), (float("nan"), ValueError), ("2", TypeError), (True, TypeError)]
+)
+def test_bad_tolerance(tolerance, error):
+    with pytest.raises(error, match="tolerance"):
         pointing_game(np.ones((1, 2, 2)), np.ones((1, 2, 2), bool), tolerance=tolerance)
