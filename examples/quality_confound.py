@@ -62,7 +62,8 @@ def main(argv=None) -> list[str]:
         on_mark = kv.metrics.pointing_game(cell_maps, _cells(marked.watermark_masks), tolerance=1.5).mean()
         on_shape = kv.metrics.pointing_game(maps, marked.masks, tolerance=2).mean()
         energy = np.nanmean(kv.metrics.energy_in_mask(maps, _near(marked.watermark_masks)))
-        rows.append([name, _accuracy(model, marked), _accuracy(model, clean), on_mark, on_shape, energy])
+        flat = kv.metrics.flat_maps(cell_maps).mean()  # flat maps point nowhere: misses on both masks
+        rows.append([name, _accuracy(model, marked), _accuracy(model, clean), on_mark, on_shape, energy, flat])
         overlays[name] = maps
         print(f"{name:11s} accuracy with tab {rows[-1][1]:.2f}, without {rows[-1][2]:.2f}; "
               f"Grad-CAM maximum on the tab (±1 cell) {on_mark:.2f}, on the shape (2 px) {on_shape:.2f}")
@@ -78,7 +79,7 @@ def main(argv=None) -> list[str]:
     written = [save(render.grid(tiles, labels=captions, columns=1 + len(models), scale=4), args.out, "confound")]
 
     header = ["model", "accuracy (tab)", "accuracy (no tab)", "Grad-CAM max on tab", "Grad-CAM max on shape",
-              "Grad-CAM energy near tab"]
+              "Grad-CAM energy near tab", "flat Grad-CAM maps"]
     lines = [
         "## The confound experiment",
         "",
@@ -87,7 +88,8 @@ def main(argv=None) -> list[str]:
         f"new images with the tab, and on the same images without it. \"Grad-CAM max on tab\": share of "
         f"images whose Grad-CAM maximum is in the tab's cell or a neighbouring one (one cell = 4x4 px); "
         f"\"on shape\": pointing game on the object mask with 2 px tolerance; \"energy near tab\": share of the Grad-CAM map's mass in "
-        f"the tab's cell and its neighbours (an 8x8 px corner, 6 % of the image).",
+        f"the tab's cell and its neighbours (an 8x8 px corner, 6 % of the image); \"flat\": share of "
+        f"Grad-CAM maps with every cell equal (`kv.metrics.flat_maps`), which point nowhere and count as misses.",
         "",
         "| " + " | ".join(header) + " |",
         "|---|" + "---:|" * (len(header) - 1),

@@ -8,7 +8,8 @@ centred Gaussian (objects tend to be near the centre), and the object mask itsel
 for localisation. A method is worth its pictures only where it beats the baselines.
 
 Then a second model is trained with ``QualityCallback``, and the scalars it logged to
-TensorBoard are read back and plotted: Grad-CAM's pointing accuracy grows as the model learns.
+TensorBoard are read back and plotted: Grad-CAM's pointing accuracy grows as the model learns
+(flat maps, which point nowhere, count as misses; their share is logged too).
 
 Writes ``metrics_table.png``, ``metrics_curves.png``, ``metrics_training.png`` and ``metrics.md``.
 
@@ -56,7 +57,8 @@ def quality_during_training(fast: bool, out_dir: str) -> dict[str, list[tuple[in
                   "sparse_categorical_crossentropy")
     callback = kv.callbacks.QualityCallback(
         probe.images, masks=probe.masks, targets=probe.labels, explainers=[kv.GradCAM, kv.Saliency],
-        metrics=["pointing_game", "energy_in_mask", "insertion"], tolerance=2, steps=8, log_dir=out_dir,
+        metrics=["pointing_game", "energy_in_mask", "insertion", "flat_maps"], tolerance=2, steps=8, log_dir=out_dir,
+        freq=1,  # every epoch (the default follows the callbacks' shared time budget and skips some)
     )
     model.fit(data.images, data.labels, epochs=epochs, batch_size=32, verbose=0, callbacks=[callback])
     events = EventAccumulator(os.path.join(out_dir, "keras_viz"), size_guidance={"tensors": 0})
@@ -64,6 +66,7 @@ def quality_during_training(fast: bool, out_dir: str) -> dict[str, list[tuple[in
     return {
         tag: [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in events.Tensors(tag)]
         for tag in sorted(events.Tags()["tensors"])
+        if tag.startswith("quality/")  # not the text notes the callbacks may write
     }
 
 
@@ -95,14 +98,15 @@ def main(argv=None) -> list[str]:
             kv.metrics.area_under_curve(insertion_curves).mean(),
             kv.metrics.pointing_game(heat, test.masks, tolerance=2).mean(),
             float(np.nanmean(kv.metrics.energy_in_mask(heat, test.masks))),
+            kv.metrics.flat_maps(heat).mean(),  # flat maps point nowhere: pointing misses
         ])
         print(f"{name:22s} " + " ".join(f"{v:.3f}" for v in rows[-1][1:]))
 
-    header = ["map", "deletion, black", "deletion, blur", "insertion", "pointing", "energy"]
-    title = (f"Shapes CNN, {len(images)} test images. Deletion: lower is better; "
+    header = ["map", "deletion, black", "deletion, blur", "insertion", "pointing", "energy", "flat"]
+    title = (f"Shapes CNN, {len(images)} test images. Deletion, flat: lower is better; "
              f"insertion, pointing, energy: higher is better.")
     written = [save(render.table_image(rows, header, title=title), args.out, "metrics_table")]
-    header = ["map", "deletion, black ↓", "deletion, blur ↓", "insertion ↑", "pointing ↑", "energy ↑"]
+    header = ["map", "deletion, black ↓", "deletion, blur ↓", "insertion ↑", "pointing ↑", "energy ↑", "flat ↓"]
 
     x = np.linspace(0.0, 1.0, steps + 1)
     shown = [n for n in (*CURVE_METHODS, "random map", "centre Gaussian") if n in curves]
@@ -130,7 +134,8 @@ def main(argv=None) -> list[str]:
         f"explaining the true class. Deletion and insertion: {steps} steps, area under the class "
         f"probability (`kv.metrics.deletion` with `baseline=0.0` (black) and `\"blur\"`, "
         f"`kv.metrics.insertion` from a blurred image). Pointing: `kv.metrics.pointing_game(tolerance=2)`; "
-        f"energy: `kv.metrics.energy_in_mask`, both on the object mask.",
+        f"energy: `kv.metrics.energy_in_mask`, both on the object mask; flat: share of maps with every "
+        f"pixel equal (`kv.metrics.flat_maps`), which point nowhere and count as pointing misses.",
         "",
         "| " + " | ".join(header) + " |",
         "|---|" + "---:|" * (len(header) - 1),

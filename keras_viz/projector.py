@@ -27,7 +27,6 @@ from __future__ import annotations
 import datetime
 import io
 import math
-import numbers
 import os
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -35,6 +34,8 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from keras_viz._checks import check_int
 
 __all__ = ["MAX_SPRITE_SIZE", "escape_label", "export_projector", "sprite_layout"]
 
@@ -168,8 +169,8 @@ def _sprite(images: Any, count: int, thumbnail_size: int | None) -> tuple[np.nda
         raise ValueError(f"`images` must be (N, H, W, C) with C in 1, 3, 4 (or (N, H, W)); received shape {np.shape(images)}")
     if array.shape[0] != count:
         raise ValueError(f"`images` has {array.shape[0]} images but `embeddings` has {count} points.")
-    if thumbnail_size is not None and (isinstance(thumbnail_size, bool) or not isinstance(thumbnail_size, numbers.Integral) or thumbnail_size < 1):
-        raise ValueError(f"`thumbnail_size` must be a positive int or None; received {thumbnail_size!r}")
+    if thumbnail_size is not None:
+        thumbnail_size = check_int(thumbnail_size, "thumbnail_size")
     side, (th, tw) = sprite_layout(count, array.shape[1:3], thumbnail_size)
     if array.dtype.kind == "f":
         low, high = float(np.nanmin(array)), float(np.nanmax(array))

@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 
 from keras_viz import render
+from keras_viz._checks import check_int
 from keras_viz.callbacks.base import VizCallback
 from keras_viz.callbacks.explanations import _fixed_inputs
 from keras_viz.projector import export_projector
 from keras_viz.tensorboard import image_summary
-from keras_viz.views.embeddings import embeddings, tsne_map
+from keras_viz.views.embeddings import CodesAndOutputs, tsne_map
 
 __all__ = ["EmbeddingCallback"]
 
@@ -24,14 +25,16 @@ class EmbeddingCallback(VizCallback):
     Each export is its own run, ``<run>/epoch_NNNN`` (TensorBoard's projector only notices
     new runs), with the metadata columns ``label``, ``prediction`` and ``correct`` (when
     ``labels`` are given; ``prediction`` alone otherwise) and the inputs as sprite
-    thumbnails, so one watches the classes separate from epoch to epoch in the projector's
+    thumbnails. The codes and the predictions come from one compiled forward pass of the
+    model (:class:`keras_viz.views.CodesAndOutputs`), so one watches the classes separate from epoch to epoch in the projector's
     run menu. With ``tsne=True`` a t-SNE scatter of the codes coloured by label is also
     logged as the image ``embeddings/<layer>/tsne`` of the run ``<run>``.
 
     Args:
         inputs: fixed inputs (e.g. ``x_val[:500]``); arrays, not a dataset.
         layer: the layer whose codes are exported (name, ``/``-path or index).
-        labels: optional true label per input (ints or strings).
+        labels: optional true label per input: ints or strings, or one-hot rows
+            ``(N, K)`` (Keras' ``categorical_crossentropy`` targets), read as their argmax.
         log_dir: the ``log_dir`` of ``keras.callbacks.TensorBoard``.
         freq: export every ``freq`` epochs (and after the last); None (default): under the
             callbacks' shared time ``budget`` (first and last epoch always; see
@@ -41,8 +44,10 @@ class EmbeddingCallback(VizCallback):
         images: write the inputs as sprite thumbnails (default: when they are images).
         value_range: the inputs' value range for the thumbnails, e.g. ``(0, 1)``.
         tsne: also log a t-SNE map picture (costs a t-SNE fit per export).
-        **options: ``run`` (default ``"keras_viz_embeddings"``), ``batch_freq``,
-            ``raise_errors``, ``background``.
+        batch_size: samples per forward pass of the export.
+        **options: ``run`` (default ``"keras_viz_embeddings"``), ``budget`` (the share of
+            training time the callbacks may take when ``freq`` is None), ``batch_freq``,
+            ``raise_errors``, ``background`` (see :class:`~keras_viz.callbacks.base.VizCallback`).
 
     Example:
         >>> kv.callbacks.EmbeddingCallback(x_val[:500], layer="features", labels=y_val[:500],
@@ -62,6 +67,7 @@ class EmbeddingCallback(VizCallback):
         images: bool | None = None,
         value_range: tuple[float, float] | None = None,
         tsne: bool = False,
+        batch_size: int = 64,
         **options: Any,
     ):
         options.setdefault("run", "keras_viz_embeddings")
@@ -72,13 +78,7 @@ class EmbeddingCallback(VizCallback):
         if layer is None or isinstance(layer, bool):
             raise TypeError(f"`layer` must be a layer name, path or index; received {layer!r}")
         self.layer = layer
-        if labels is not None:
-            if isinstance(labels, str):
-                raise TypeError(f"`labels` must hold one label per input; received {labels!r}")
-            labels = list(np.asarray(labels).tolist())
-            if len(labels) != len(self.inputs):
-                raise ValueError(f"`labels` has {len(labels)} entries but `inputs` has {len(self.inputs)}.")
-        self.labels = labels
+        self.labels = None if labels is None else _check_labels(labels, len(self.inputs))
         self.class_names = None if class_names is None else [str(name) for name in class_names]
         if pool not in ("avg", "max", None):
             raise ValueError(f"`pool` must be 'avg', 'max' or None; received pool={pool!r}")
@@ -89,15 +89,21 @@ class EmbeddingCallback(VizCallback):
         self.images = is_image if images is None else bool(images)
         self.value_range = value_range
         self.tsne = bool(tsne)
+        self.batch_size = check_int(batch_size, "batch_size")
+        self._reader: CodesAndOutputs | None = None
 
     # -- reading (training thread) ---------------------------------------------
 
+    def _codes_and_outputs(self) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The layer's codes and the model's outputs, from one compiled forward pass."""
+        if self._reader is None or self._reader.model is not self.model:
+            self._reader = CodesAndOutputs(self.model, self.layer, pool=self.pool, batch_size=self.batch_size)
+        return self._reader(self.inputs)
+
     def _log(self, step: int, prefix: str):
-        codes = embeddings(self.model, self.inputs, self.layer, pool=self.pool)
-        outputs = np.concatenate(
-            [np.asarray(self.model(self.inputs[i : i + 256], training=False)) for i in range(0, len(self.inputs), 256)]
-        ) if _single_output(self.model) else None
-        predictions = outputs.argmax(axis=-1) if outputs is not None and outputs.ndim == 2 and outputs.shape[1] > 1 else None
+        codes, outputs = self._codes_and_outputs()
+        single = outputs[0] if len(outputs) == 1 else None  # predictions of single-output classifiers
+        predictions = single.argmax(axis=-1) if single is not None and single.ndim == 2 and single.shape[1] > 1 else None
         export_run = self._export_run(step, prefix)
 
         def write(writer):
@@ -154,11 +160,28 @@ class EmbeddingCallback(VizCallback):
         return np.stack([render.to_uint8_image(image, value_range=self.value_range) for image in self.inputs])
 
 
-def _single_output(model) -> bool:
-    try:
-        return len(model.outputs) == 1
-    except (AttributeError, ValueError, TypeError):
-        return True
+def _check_labels(labels: Any, count: int) -> list[Any]:
+    """One label per input (ints or strings); one-hot rows ``(N, K)`` become their argmax."""
+    if isinstance(labels, (str, bytes)):
+        raise TypeError(f"`labels` must hold one label per input; received {labels!r}")
+    array = np.asarray(labels)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim == 2:
+        one_hot = array.dtype.kind in "biuf" and np.isin(array, (0, 1)).all() and (array.sum(axis=1) == 1).all()
+        if not one_hot:
+            raise ValueError(
+                f"`labels` of shape {array.shape} must be one label per input (ints or strings) or "
+                f"one-hot rows (N, K) with a single 1 per row; for probabilities pass their argmax."
+            )
+        array = array.argmax(axis=1)
+    if array.ndim != 1:
+        raise ValueError(f"`labels` must hold one label per input, shape (N,); received shape {array.shape}.")
+    if len(array) != count:
+        raise ValueError(f"`labels` has {len(array)} entries but `inputs` has {count}.")
+    if array.dtype.kind == "f" and np.array_equal(array, np.round(array)):
+        array = array.astype(np.int64)  # float class indices (1.0) compare with the predictions
+    return list(array.tolist())
 
 
 def _tensor_name(layer: Any) -> str:

@@ -2,7 +2,8 @@
 
 Every ``freq`` epochs the callback explains a fixed set of inputs with each method and
 scores the maps with :mod:`keras_viz.metrics` (deletion and insertion; with ground-truth
-masks also the pointing game and energy in mask). Each score, averaged over the inputs,
+masks also the pointing game and energy in mask; and the share of flat maps, which point
+nowhere). Each score, averaged over the inputs,
 becomes the scalar ``quality/<method>/<metric>`` in TensorBoard's Scalars tab, so one can
 watch, for instance, Grad-CAM's pointing accuracy grow as the model learns.
 """
@@ -16,6 +17,7 @@ import tensorflow as tf
 
 from keras_viz import metrics as metrics_lib
 from keras_viz import targets as targets_lib
+from keras_viz._checks import check_int
 from keras_viz.callbacks.base import VizCallback
 from keras_viz.callbacks.explanations import _factories, _tag_prefixes
 from keras_viz.explainers import ExplainerGroup, GradCAM, Saliency
@@ -29,9 +31,12 @@ QUALITY_METRICS: dict[str, str] = {
     "insertion": "Insertion AUC (Petsiuk et al. 2018): area under the target probability as the "
     "pixels the map ranks first are put back into a blurred image. **Higher is better.**",
     "pointing_game": "Pointing game (Zhang et al. 2016): share of inputs whose map maximum lies "
-    "on the mask (within `tolerance` pixels). **Higher is better.**",
+    "on the mask (within `tolerance` pixels); a flat map (all pixels equal) is a miss. "
+    "**Higher is better.**",
     "energy_in_mask": "Share of the map's positive mass inside the mask (mean over inputs). "
     "**Higher is better.**",
+    "flat_maps": "Share of inputs whose map is flat (every pixel equal, e.g. an all-zero Grad-CAM): "
+    "such a map points nowhere and ranks pixels arbitrarily. **Lower is better.**",
 }
 """Metric names accepted by :class:`QualityCallback`, with the description of their scalar."""
 
@@ -69,8 +74,8 @@ class QualityCallback(VizCallback):
             (``functools.partial(kv.SmoothGrad, samples=8)``) or explainers built for the
             trained model. Default: Saliency and Grad-CAM.
         metrics: names from :data:`QUALITY_METRICS` (``"deletion"``, ``"insertion"``,
-            ``"pointing_game"``, ``"energy_in_mask"``). Default: all four with ``masks``,
-            deletion and insertion without.
+            ``"pointing_game"``, ``"energy_in_mask"``, ``"flat_maps"``). Default: all five
+            with ``masks``; deletion, insertion and flat maps without.
         targets: the true labels of ``inputs`` (explained and scored), or None for the
             predicted class of each input at each step.
         log_dir: the ``log_dir`` of ``keras.callbacks.TensorBoard``.
@@ -79,8 +84,9 @@ class QualityCallback(VizCallback):
         deletion_baseline / insertion_baseline: see :func:`keras_viz.metrics.deletion`
             (default 0.0) and :func:`~keras_viz.metrics.insertion` (default ``"blur"``).
         batch_size: perturbed copies per forward pass of deletion and insertion.
-        **options: ``run``, ``freq``, ``batch_freq``, ``raise_errors``, ``background``
-            (see :class:`~keras_viz.callbacks.base.VizCallback`).
+        **options: ``run``, ``freq`` (None, the default: under the callbacks' shared time
+            ``budget``; an int: every ``freq`` epochs), ``budget``, ``batch_freq``,
+            ``raise_errors``, ``background`` (see :class:`~keras_viz.callbacks.base.VizCallback`).
 
     Scalars: ``quality/<method>/<metric>`` (``quality/grad_cam/pointing_game``), at the
     epoch index, like Keras' own scalars.
@@ -113,8 +119,8 @@ class QualityCallback(VizCallback):
         if masks is not None:  # shape, type and empty masks are checked here, not at every step
             metrics_lib.energy_in_mask(np.ones(self.inputs.shape[:-1], np.float32), self.masks)
         if metrics is None:
-            metrics = ("pointing_game", "energy_in_mask", "deletion", "insertion") if masks is not None else (
-                "deletion", "insertion")
+            metrics = ("pointing_game", "energy_in_mask", "deletion", "insertion", "flat_maps") if masks is not None else (
+                "deletion", "insertion", "flat_maps")
         if isinstance(metrics, str) or not isinstance(metrics, (list, tuple)) or not metrics:
             raise ValueError(f"`metrics` must be a non-empty list of metric names; received {metrics!r}.")
         for name in metrics:
@@ -131,16 +137,12 @@ class QualityCallback(VizCallback):
         self.targets = targets
         self.factories = _factories(explainers)
         self.tolerance = check_tolerance(tolerance)
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"`steps` must be a positive int; received {steps!r}.")
-        self.steps = steps
+        self.steps = check_int(steps, "steps")
         for baseline in (deletion_baseline, insertion_baseline):
             metrics_lib.baseline_images(self.inputs, baseline)  # fails early on a bad baseline
         self.deletion_baseline = deletion_baseline
         self.insertion_baseline = insertion_baseline
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive int; received {batch_size!r}.")
-        self.batch_size = batch_size
+        self.batch_size = check_int(batch_size, "batch_size")
         self._group: ExplainerGroup | None = None
         self._scorer: metrics_lib.PerturbationScorer | None = None
 
@@ -167,6 +169,8 @@ class QualityCallback(VizCallback):
                     result = metrics_lib.pointing_game(maps, self.masks, tolerance=self.tolerance)
                 elif name == "energy_in_mask":
                     result = metrics_lib.energy_in_mask(maps, self.masks)
+                elif name == "flat_maps":
+                    result = metrics_lib.flat_maps(maps)
                 elif name == "deletion":
                     result = scorer.deletion(self.inputs, maps, classes, steps=self.steps, baseline=self.deletion_baseline)
                 else:

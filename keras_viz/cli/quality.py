@@ -198,6 +198,12 @@ def run(args: argparse.Namespace) -> int:
     png_path = os.path.join(args.output, f"quality_{method}_curves.png")
     render.to_pil(chart).save(png_path)
     print(_table(header, rows + [means]))
+    flat = metrics.flat_maps(maps)
+    if flat.any():
+        print(f"note: {int(flat.sum())} of {len(flat)} map(s) are flat (every pixel equal: "
+              f"{', '.join(stem for stem, f in zip(stems, flat) if f)}); they point nowhere"
+              + (" (pointing-game misses)" if masks is not None else "")
+              + " and their deletion/insertion curves only follow the pixel order.")
     print(f"wrote {csv_path}, {png_path}")
 
     if args.sanity:

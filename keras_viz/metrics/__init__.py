@@ -5,6 +5,7 @@
   model's answer?
 * :mod:`~keras_viz.metrics.localisation` -- :func:`pointing_game` (Zhang et al., ECCV 2016)
   and :func:`energy_in_mask`: does the map point at the object (or at a confound)?
+  :func:`flat_maps` flags constant maps, which point nowhere (a pointing-game miss).
 * :mod:`~keras_viz.metrics.randomization` -- :func:`model_randomization` (Adebayo et al.,
   "Sanity Checks for Saliency Maps", NeurIPS 2018) and :func:`rank_correlation`: does the
   map change when the model's weights are destroyed?
@@ -23,7 +24,7 @@ from keras_viz.metrics.faithfulness import (
     insertion,
     perturbation_curves,
 )
-from keras_viz.metrics.localisation import energy_in_mask, pointing_game
+from keras_viz.metrics.localisation import energy_in_mask, flat_maps, pointing_game
 from keras_viz.metrics.randomization import (
     RandomizationResult,
     model_randomization,
@@ -38,6 +39,7 @@ __all__ = [
     "baseline_images",
     "deletion",
     "energy_in_mask",
+    "flat_maps",
     "gaussian_blur",
     "insertion",
     "model_randomization",

@@ -38,6 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_viz import targets as targets_lib
+from keras_viz._checks import check_int
 from keras_viz._model import ModelInfo, check_backend, check_model, declared_inputs, logits_of
 
 __all__ = [
@@ -177,12 +178,6 @@ def baseline_images(images: np.ndarray, baseline: Any) -> np.ndarray:
 # --------------------------------------------------------------------------- validation
 
 
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{name}` must be a positive int; received {value!r}.")
-    return int(value)
-
-
 def _check_images(images: Any) -> np.ndarray:
     if isinstance(images, tf.data.Dataset):
         raise TypeError("`images` must be an array (N, H, W, C), not a tf.data.Dataset: the maps are per image.")
@@ -271,7 +266,7 @@ class PerturbationScorer:
             raise TypeError(f"`output` must be an output name or index; received {output!r}.")
         self.output = output
         self.score = score
-        self.batch_size = _positive_int(batch_size, "batch_size")
+        self.batch_size = check_int(batch_size, "batch_size")
         self._functions: dict[tuple, Any] = {}
         self._infos: dict[tuple, tuple[int, int | None]] = {}
         self.trace_count = 0
@@ -412,7 +407,7 @@ class PerturbationScorer:
         """
         if mode not in MODES:
             raise ValueError(f"`mode`={mode!r} is not one of {', '.join(map(repr, MODES))}.")
-        steps = _positive_int(steps, "steps")
+        steps = check_int(steps, "steps")
         images = _check_images(images)
         maps = _check_maps(maps, images)
         base = baseline_images(images, DEFAULT_BASELINES[mode] if baseline is None else baseline)

@@ -5,7 +5,8 @@ a bounding box) and are pure NumPy, so they score any method's maps, ours or not
 
 * Pointing game (Zhang et al., "Top-down Neural Attention by Excitation Backprop",
   ECCV 2016): a hit when the map's maximum lies on the mask, or within a tolerance of it
-  (they use 15 pixels at 224 px).
+  (they use 15 pixels at 224 px). A flat map (every pixel equal: no maximum to point
+  with, e.g. a Grad-CAM map that its ReLU zeroed) is a miss; :func:`flat_maps` counts them.
 * Energy in mask: the share of the map's positive mass that falls inside the mask (the
   "energy-based pointing game" of Wang et al., "Score-CAM", CVPR-W 2020).
 """
@@ -17,15 +18,18 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["energy_in_mask", "pointing_game"]
+from keras_viz._checks import check_number
+
+__all__ = ["energy_in_mask", "flat_maps", "pointing_game"]
 
 
-def _as_maps(maps: Any, masks: Any, argument: str = "maps") -> np.ndarray:
+def _as_maps(maps: Any, masks: Any = None, argument: str = "maps") -> np.ndarray:
+    """Maps as float64 ``(N, ...)``; ``masks`` (when given) only sharpens the shape error."""
     array = np.asarray(maps)
     if array.dtype == bool or array.dtype.kind not in "iuf":
         raise TypeError(f"`{argument}` must hold numbers; received dtype {array.dtype}.")
-    mask_shape = tuple(np.shape(masks))
-    matches = mask_shape in (array.shape, array.shape[1:])
+    mask_shape = None if masks is None else tuple(np.shape(masks))
+    matches = mask_shape is None or mask_shape in (array.shape, array.shape[1:])
     if not matches and array.ndim >= 3 and mask_shape in (array.shape[:-1], array.shape[1:-1]):
         raise ValueError(
             f"`{argument}` has shape {array.shape}: the masks' shape plus a channel axis. Reduce "
@@ -102,15 +106,31 @@ def _nearest_distance_sq(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def check_tolerance(tolerance: Any) -> float:
-    """A pointing-game tolerance: a finite number of pixels >= 0 (ValueError otherwise)."""
-    if (
-        isinstance(tolerance, (bool, np.bool_))
-        or not isinstance(tolerance, (int, float, np.integer, np.floating))
-        or not math.isfinite(tolerance)
-        or tolerance < 0
-    ):
-        raise ValueError(f"`tolerance` must be a finite number of pixels >= 0; received {tolerance!r}.")
-    return float(tolerance)
+    """A pointing-game tolerance in pixels: a finite number >= 0 (TypeError for a non-number)."""
+    return check_number(tolerance, "tolerance", low=0.0)
+
+
+def flat_maps(maps: Any) -> np.ndarray:
+    """Which maps are flat: every value equal (``max == min``), so they point nowhere.
+
+    A Grad-CAM map whose weighted sum is negative everywhere is all zeros after its ReLU;
+    a gradient that does not reach the input is all zeros. Such a map has no maximum to
+    point with: :func:`pointing_game` scores it a miss, and a deletion/insertion curve of
+    it only measures the row-major pixel order. Report their share beside those scores.
+
+    Args:
+        maps: ``(N, H, W)`` (or ``(N, T)``) maps, any real values.
+
+    Returns:
+        ``(N,)`` bool array.
+
+    Raises:
+        ValueError: not a batch of 2-D or 1-D maps, or a map holds NaN.
+        TypeError: maps that do not hold numbers.
+    """
+    array = _as_maps(maps)
+    flat = array.reshape(len(array), -1)
+    return flat.max(axis=1) == flat.min(axis=1)
 
 
 def pointing_game(maps: Any, masks: Any, *, tolerance: float = 0) -> np.ndarray:
@@ -121,8 +141,10 @@ def pointing_game(maps: Any, masks: Any, *, tolerance: float = 0) -> np.ndarray:
     A sample is a *hit* when at least one pixel where the map reaches its maximum lies
     within ``tolerance`` pixels (Euclidean distance between pixel centres) of a mask pixel;
     with ``tolerance=0`` the maximum must be on the mask. Every pixel that ties for the
-    maximum counts, so a constant map hits whenever its mask is not empty: compare with a
-    random map (see the examples) before reading much into a score.
+    maximum counts. A *flat* map (all pixels equal, see :func:`flat_maps`) is a miss: its
+    "maximum" is everywhere, so counting it would score an all-zero map as a hit on any
+    mask (on an untrained shapes CNN a third of Grad-CAM's maps are flat). Still compare
+    with a random map (see the examples) before reading much into a score.
 
     Args:
         maps: ``(N, H, W)`` (or ``(N, T)``) explanation maps, any real values.
@@ -131,23 +153,28 @@ def pointing_game(maps: Any, masks: Any, *, tolerance: float = 0) -> np.ndarray:
             with the image size (2 px at 32 px).
 
     Returns:
-        ``(N,)`` bool array; its mean is the pointing-game accuracy.
+        ``(N,)`` bool array; its mean is the pointing-game accuracy (flat maps count as
+        misses: ``flat_maps(maps).mean()`` says how many there were).
 
     Raises:
         ValueError: shapes differ, a mask is empty, a map holds NaN, or ``tolerance`` < 0.
         TypeError: maps or masks of the wrong type.
 
     Example:
-        >>> hits = kv.metrics.pointing_game(kv.GradCAM(model)(x, y), data.masks, tolerance=2)
-        >>> hits.mean()
+        >>> maps = kv.GradCAM(model)(x, y)
+        >>> hits = kv.metrics.pointing_game(maps, data.masks, tolerance=2)
+        >>> hits.mean(), kv.metrics.flat_maps(maps).mean()
     """
     tolerance = check_tolerance(tolerance)
     array = _as_maps(maps, masks)
     regions = _as_masks(masks, array.shape)
     axes = tuple(range(1, array.ndim))
     peaks = array == array.max(axis=axes, keepdims=True)
+    flat = array.max(axis=axes) == array.min(axis=axes)
     hits = np.zeros(len(array), dtype=bool)
     for index, (peak, region) in enumerate(zip(peaks, regions)):
+        if flat[index]:
+            continue  # no maximum to point with
         if (peak & region).any():
             hits[index] = True
         elif tolerance > 0:

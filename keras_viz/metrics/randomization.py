@@ -23,6 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_viz._checks import check_int
 from keras_viz._model import ModelInfo, check_backend, check_model, find_layer, is_container, iter_layers
 from keras_viz.explainers.base import Explainer
 
@@ -371,8 +372,7 @@ def model_randomization(
     check_backend()
     check_model(model)
     factory = _factory(explainer_class)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"`seed` must be an int >= 0; received {seed!r}.")
+    check_int(seed, "seed", minimum=0)
     sample = _first_sample(images)
 
     copy, pairs = _copy_model(model, sample, clone)

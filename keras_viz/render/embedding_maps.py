@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from PIL import Image, ImageDraw
 
+from keras_viz._checks import check_int
 from keras_viz.render.grids import _default_font, grid
 from keras_viz.render.images import to_uint8_image
 
@@ -67,8 +68,8 @@ def scatter(
         ``(size, size + legend width, 3)`` uint8.
     """
     xy = _check_points(points)
-    if isinstance(size, bool) or not isinstance(size, int) or size < 32:
-        raise ValueError(f"`size` must be an int >= 32; received size={size!r}")
+    size = check_int(size, "size", minimum=32)
+    radius = check_int(radius, "radius")
     if labels is None:
         keys = np.zeros(len(xy), int)
         names = [""]
@@ -109,16 +110,55 @@ def _grid_shape(grid_size: Any, count: int) -> tuple[int, int]:
     if grid_size is None:
         side = max(1, math.ceil(math.sqrt(count)))
         return side, side
-    if isinstance(grid_size, (int, np.integer)) and not isinstance(grid_size, bool):
-        rows = cols = int(grid_size)
+    if isinstance(grid_size, (int, np.integer)) and not isinstance(grid_size, (bool, np.bool_)):
+        rows = cols = grid_size
+    elif isinstance(grid_size, (tuple, list, np.ndarray)) and len(grid_size) == 2:
+        rows, cols = grid_size
     else:
-        try:
-            rows, cols = (int(v) for v in grid_size)
-        except (TypeError, ValueError):
-            raise ValueError(f"`grid` must be an int, (rows, columns) or None; received grid={grid_size!r}") from None
-    if rows < 1 or cols < 1:
-        raise ValueError(f"`grid` must be positive; received grid={grid_size!r}")
-    return rows, cols
+        raise TypeError(f"`grid` must be an int, (rows, columns) or None; received grid={grid_size!r}")
+    return check_int(rows, "grid"), check_int(cols, "grid")
+
+
+def greedy_cells(centres: np.ndarray, points: np.ndarray, *, block: int = 2**22) -> list[tuple[int, int]]:
+    """Karpathy's greedy grid assignment without a dense ``(cells, N)`` distance matrix.
+
+    Cells are visited in order of their distance to the nearest point (stable order for
+    ties); each takes the nearest point not yet taken (the lowest index on ties), until
+    every point is placed. Squared distances are ``dx * dx + dy * dy`` in float64, computed
+    ``block`` values at a time for the visiting order and one cell's row of the points
+    still free for each choice: memory O(N + block), the same assignment (bit for bit) as
+    with the whole matrix.
+
+    Returns:
+        ``[(cell, point), ...]`` in the order the cells take their points.
+    """
+    cx, cy = (np.ascontiguousarray(centres[:, i], np.float64) for i in (0, 1))
+    px, py = (np.ascontiguousarray(points[:, i], np.float64) for i in (0, 1))
+    chunk = max(1, block // max(1, len(points)))
+    nearest = np.concatenate([
+        ((cx[start : start + chunk, None] - px) ** 2 + (cy[start : start + chunk, None] - py) ** 2).min(axis=1)
+        for start in range(0, len(centres), chunk)
+    ])
+    # The candidates: ascending point indices (so argmin takes the lowest index on ties), from
+    # which taken points are dropped whenever they make up half of them.
+    free, free_x, free_y = np.arange(len(points)), px, py
+    taken = np.zeros(len(points), bool)
+    stale = 0  # taken points still among the candidates
+    pairs: list[tuple[int, int]] = []
+    for cell in np.argsort(nearest, kind="stable"):
+        if len(pairs) == len(points):
+            break
+        if stale and 2 * stale >= len(free):
+            keep = ~taken[free]
+            free, free_x, free_y, stale = free[keep], free_x[keep], free_y[keep], 0
+        row = (cx[cell] - free_x) ** 2 + (cy[cell] - free_y) ** 2
+        if stale:
+            row[taken[free]] = np.inf
+        choice = int(free[np.argmin(row)])
+        taken[choice] = True
+        stale += 1
+        pairs.append((int(cell), choice))
+    return pairs
 
 
 def thumbnail_map(
@@ -135,7 +175,8 @@ def thumbnail_map(
     The points are scaled into the unit square; the cells are visited in order of their
     distance to the nearest point, and each takes the nearest image not yet placed (a
     greedy assignment; each image is shown at most once). With fewer images than cells,
-    cells far from every point stay empty.
+    cells far from every point stay empty. Memory stays O(N): no cells x points distance
+    matrix is built (see :func:`greedy_cells`).
 
     Args:
         images: ``(N, H, W[, C])`` model inputs.
@@ -158,18 +199,11 @@ def thumbnail_map(
         )
     rows, cols = _grid_shape(grid, len(xy))
     height, width = batch.shape[1:3]
-    tile_h, tile_w = (height, width) if tile is None else (int(tile), int(tile))
+    tile_h, tile_w = (height, width) if tile is None else (check_int(tile, "tile"),) * 2
     unit = _unit_square(xy)
     centres = np.stack(np.meshgrid((np.arange(cols) + 0.5) / cols, 1.0 - (np.arange(rows) + 0.5) / rows), -1).reshape(-1, 2)
-    distances = ((centres[:, None, :] - unit[None, :, :]) ** 2).sum(-1)  # (cells, N)
     sheet = np.full((rows * tile_h, cols * tile_w, 3), background, np.uint8)
-    taken = np.zeros(len(xy), bool)
-    for cell in np.argsort(distances.min(axis=1), kind="stable"):
-        if taken.all():
-            break
-        candidates = np.where(taken, np.inf, distances[cell])
-        choice = int(np.argmin(candidates))
-        taken[choice] = True
+    for cell, choice in greedy_cells(centres, unit):
         picture = to_uint8_image(batch[choice], value_range=value_range)
         if picture.shape[:2] != (tile_h, tile_w):
             picture = np.asarray(Image.fromarray(picture).resize((tile_w, tile_h), Image.Resampling.BILINEAR))

@@ -7,7 +7,8 @@
 * :func:`dissect` -- network dissection (Bau et al. 2017): IoU of each unit's thresholded
   map with labelled concept masks.
 * :func:`embeddings` ("CNN codes"), :func:`tsne_map`, :func:`pca_map`,
-  :func:`nearest_neighbors` (feature space vs pixel space).
+  :func:`nearest_neighbors` (feature space vs pixel space); :class:`CodesAndOutputs`
+  reads codes and predictions in one pass.
 * :func:`explain_dataset` -- any explainer over a stream of any size, optionally spread
   over the replicas of a ``tf.distribute`` strategy.
 
@@ -17,12 +18,20 @@ TensorBoard Embedding Projector export is :func:`keras_viz.tensorboard.export_pr
 """
 
 from keras_viz.views.dissection import Dissection, dissect, shape_concepts
-from keras_viz.views.embeddings import NearestNeighbors, embeddings, nearest_neighbors, pca_map, tsne_map
+from keras_viz.views.embeddings import (
+    CodesAndOutputs,
+    NearestNeighbors,
+    embeddings,
+    nearest_neighbors,
+    pca_map,
+    tsne_map,
+)
 from keras_viz.views.explain_dataset import explain_dataset
 from keras_viz.views.receptive_field import ReceptiveField, receptive_field
 from keras_viz.views.top_activations import TopActivations, guided_patches, top_activations
 
 __all__ = [
+    "CodesAndOutputs",
     "Dissection",
     "NearestNeighbors",
     "ReceptiveField",

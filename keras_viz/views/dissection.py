@@ -12,14 +12,23 @@ Deep Visual Representations", CVPR 2017. For every unit ``k`` of a convolutional
    dataset, for every concept ``c`` with pixel masks ``L_c``; the unit is labelled with
    the concept of highest IoU.
 
-Two streaming passes over the data: the first keeps only the top ``1 - quantile`` of
-each unit's activations (exact quantile), the second accumulates the intersection and
-union counts.
+Two streaming passes of the model over the data: the first keeps only the top
+``1 - quantile`` of each unit's activations (exact quantile), the second accumulates the
+intersection and union counts. The exact quantile needs the number of samples first: a
+``tf.data`` input (whose length is unknown) is read once more before them, without the
+model, to count its samples (pass ``count=`` to skip that read).
+
+The compiled forward passes are cached per model and layer (the units and thresholds are
+variables of the graph, not constants), so dissecting the same layer again, with other
+units or other data, does not trace again.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import threading
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,11 +36,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_viz._checks import check_indices, check_int, check_number
 from keras_viz._inputs import Inputs
 from keras_viz._model import check_backend, check_model, find_layer, layer_path
 from keras_viz.activations import FeatureMaps
 from keras_viz.views._topk import RunningTopK
-from keras_viz.views.top_activations import _check_batch_size, _check_channels
 
 __all__ = ["Dissection", "dissect", "shape_concepts"]
 
@@ -146,28 +155,96 @@ def _prepare_masks(masks: Any, concepts: Sequence[str] | None, data: Any) -> tup
 # --------------------------------------------------------------------------- the method
 
 
-def _activations(units: np.ndarray | None):
+@dataclasses.dataclass
+class _Readers:
+    """The compiled passes of one model's layer, shared by every :func:`dissect` call.
+
+    The units, thresholds and input size are graph variables set before each pass, so one
+    trace serves every call. ``functions`` are :class:`FeatureMaps` function tables; they
+    hold the model's variables, not the model, so the cache does not keep a model alive.
+    """
+
+    units: tf.Variable  # int32 (U,); empty: every channel
+    thresholds: tf.Variable  # float32 (U,)
+    size: tf.Variable  # int32 (2,): the input's (H, W)
+    maxima_functions: dict = dataclasses.field(default_factory=dict)
+    fired_functions: dict = dataclasses.field(default_factory=dict)
+    channels: int | None = None  # the layer's channel count, once seen
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+    @classmethod
+    def make(cls) -> "_Readers":
+        def variable(dtype, length):
+            return tf.Variable(tf.zeros([length], dtype), shape=tf.TensorShape([None]), trainable=False)
+
+        return cls(variable(tf.int32, 0), variable(tf.float32, 0), variable(tf.int32, 2))
+
+
+_READERS: "weakref.WeakKeyDictionary[keras.Model, collections.OrderedDict[str, _Readers]]" = weakref.WeakKeyDictionary()
+READERS_PER_MODEL = 8
+"""Layers per model whose compiled passes are kept (the least recently used goes first)."""
+_READERS_LOCK = threading.Lock()
+
+
+def _cached_readers(model: keras.Model, path: str) -> tuple[_Readers, bool]:
+    """The cached passes of ``model``'s layer ``path`` and whether this call may use them.
+
+    A call made while another thread dissects the same layer gets a private copy (the
+    variables are set per call).
+    """
+    with _READERS_LOCK:
+        entries = _READERS.setdefault(model, collections.OrderedDict())
+        if path not in entries:
+            entries[path] = _Readers.make()
+            while len(entries) > READERS_PER_MODEL:
+                entries.popitem(last=False)
+        entries.move_to_end(path)
+        readers = entries[path]
+    if readers.lock.acquire(blocking=False):
+        return readers, True
+    return _Readers.make(), False
+
+
+def _check_units_in_range(units: np.ndarray | None, channels: int) -> None:
+    if units is not None and (units.min() < 0 or units.max() >= channels):
+        check_indices(units, "units", channels)  # raises, naming the value
+
+
+def _select(activation: tf.Tensor, readers: _Readers) -> tf.Tensor:
+    if activation.shape.rank != 4:
+        raise ValueError(
+            f"dissect needs a layer with 2-D spatial output (N, h, w, C); the layer's output "
+            f"has shape {tuple(activation.shape)}."
+        )
+    readers.channels = int(activation.shape[-1])
+    units = readers.units
+    return tf.cond(tf.size(units) > 0, lambda: tf.gather(activation, units, axis=-1), lambda: activation)
+
+
+def _maxima_transform(readers: _Readers, units: np.ndarray | None):
     def transform(activation: tf.Tensor):
-        if activation.shape.rank != 4:
-            raise ValueError(
-                f"dissect needs a layer with 2-D spatial output (N, h, w, C); the layer's output "
-                f"has shape {tuple(activation.shape)}."
-            )
-        if units is not None:
-            activation = tf.gather(activation, units, axis=-1)
-        return activation, tf.reduce_max(activation, axis=[1, 2])
+        # Runs in Python when traced or run eagerly, so before any gather of a bad index.
+        _check_units_in_range(units, int(activation.shape[-1]))
+        selected = _select(activation, readers)
+        return selected, tf.reduce_max(selected, axis=[1, 2])
 
     return transform
 
 
-def _thresholded(units: np.ndarray | None, thresholds: np.ndarray, size: tuple[int, int]):
+def _fired_transform(readers: _Readers):
     def transform(activation: tf.Tensor):
-        if units is not None:
-            activation = tf.gather(activation, units, axis=-1)
-        upsampled = tf.image.resize(activation, size, method="bilinear")
-        return upsampled > tf.constant(thresholds, tf.float32)
+        upsampled = tf.image.resize(_select(activation, readers), readers.size, method="bilinear")
+        return upsampled > readers.thresholds
 
     return transform
+
+
+def _layer_channels(layer: keras.layers.Layer) -> int | None:
+    """The layer's channel count from its symbolic output, where it has one."""
+    try:
+        return int(layer.output.shape[-1])
+    except (AttributeError, ValueError, TypeError, RuntimeError):
+        return None
 
 
 def quantile_count(total: int, quantile: float) -> int:
@@ -186,6 +263,7 @@ def dissect(
     units: Sequence[int] | None = None,
     batch_size: int = 64,
     examples: int = 4,
+    count: int | None = None,
 ) -> Dissection:
     """Network dissection (Bau et al. 2017) of ``layer`` against labelled concept masks.
 
@@ -204,12 +282,22 @@ def dissect(
             ``np.quantile(a_k, quantile, method="higher")`` over all positions of all
             inputs). 0.995 is the paper's; lower it for concepts that cover much of the
             image.
-        units: channel indices to dissect (default: all).
+        units: channel indices to dissect (default: all); each in ``[0, channels)``.
         batch_size: samples per forward pass.
         examples: inputs kept per unit for the top-units picture (0 for none).
+        count: the number of samples a ``tf.data`` ``data`` yields, if known: saves the
+            read that counts them (checked against what it yields).
+
+    The model runs over ``data`` twice (thresholds, then IoU); a ``tf.data`` input
+    without ``count`` is read once more before, without the model, to count its samples.
 
     Returns:
         A :class:`Dissection`.
+
+    Raises:
+        ValueError: a unit out of the layer's channel range, a layer without 2-D spatial
+            output, masks that do not match ``data``, or a bad ``quantile``.
+        TypeError: arguments of the wrong type (``units`` that are not ints, ...).
 
     Example:
         >>> shapes = kv.datasets.make_shapes(500, size=32)
@@ -221,34 +309,66 @@ def dissect(
     model = check_model(model)
     target = find_layer(model, layer)
     path = layer_path(model, target)
-    if isinstance(quantile, bool) or not isinstance(quantile, (int, float, np.floating)) or not 0.0 <= quantile < 1.0:
-        raise ValueError(f"`quantile` must be a number in [0, 1); received quantile={quantile!r}")
-    if isinstance(examples, bool) or not isinstance(examples, (int, np.integer)) or examples < 0:
-        raise ValueError(f"`examples` must be an int >= 0; received examples={examples!r}")
-    batch_size = _check_batch_size(batch_size)
-    chosen = _check_channels(units, None)
+    quantile = check_number(quantile, "quantile", low=0.0, high=1.0, high_open=True)
+    examples = check_int(examples, "examples", minimum=0)
+    batch_size = check_int(batch_size, "batch_size")
+    chosen = check_indices(units, "units")
+    if count is not None:
+        count = check_int(count, "count")
     masks, names = _prepare_masks(masks, concepts, data)
     inputs = Inputs(data, model, argument="data")
     if inputs.specs is not None and len(inputs.specs) != 1:
         raise ValueError("dissect takes models with one image input.")
     if masks is not None and inputs.count is not None and len(masks) != inputs.count:
         raise ValueError(f"`masks` has {len(masks)} entries but `data` has {inputs.count} inputs.")
+    if inputs.count is not None:
+        if count is not None and count != inputs.count:
+            raise ValueError(f"`count`={count} but `data` has {inputs.count} inputs.")
+        count = inputs.count
 
-    # Pass 1: the exact top-(1 - quantile) activations of each unit, and its strongest inputs.
-    reader = FeatureMaps(model, [target], batch_size=batch_size, transform=_activations(chosen))
-    count = inputs.count if inputs.count is not None else sum(b.size for b in Inputs(data, model).batches(batch_size))
-    keep = best = None
+    readers, shared = _cached_readers(model, path)
+    try:
+        channels = _layer_channels(target) or readers.channels
+        if chosen is not None and channels is not None:
+            _check_units_in_range(chosen, channels)
+        readers.units.assign(np.zeros(0, np.int32) if chosen is None else chosen)
+        if count is None:  # a dataset: read it once, without the model, to count its samples
+            count = sum(b.size for b in Inputs(data, model, argument="data").batches(batch_size))
+        thresholds, best, image_size, input_channels = _thresholds(
+            model, target, path, data, readers, chosen, count, quantile, examples, batch_size
+        )
+        if chosen is None:
+            chosen = np.arange(len(thresholds), dtype=np.int32)
+        readers.thresholds.assign(thresholds)
+        readers.size.assign(np.asarray(image_size, np.int32))
+        reader = FeatureMaps(model, [target], batch_size=batch_size, transform=_fired_transform(readers))
+        reader._functions = readers.fired_functions
+        return _scores(reader, path, data, masks, names, chosen, quantile, thresholds, best, examples,
+                       image_size, input_channels)
+    finally:
+        if shared:
+            readers.lock.release()
+
+
+def _thresholds(model, target, path, data, readers, chosen, count, quantile, examples, batch_size):
+    """Pass 1: the exact top-(1 - quantile) activations of each unit, and its strongest inputs."""
+    reader = FeatureMaps(model, [target], batch_size=batch_size, transform=_maxima_transform(readers, chosen))
+    reader._functions = readers.maxima_functions  # traced once per model, layer and input signature
+    keep = best = top = image_size = input_channels = None
+    seen = 0
     pending: list[np.ndarray] = []
     for batch, values in reader.stream(data, argument="data"):
         activation, maxima = values[path]
         if keep is None:
-            cells = int(np.prod(activation.shape[1:3]))
-            keep = max(1, quantile_count(count * cells, float(quantile)))
-            top = np.full((activation.shape[-1], 0), -np.inf, np.float32)
-            best = RunningTopK(activation.shape[-1], max(int(examples), 1))
-            image_size = tuple(batch.inputs[0].shape[1:3])
             if len(batch.inputs[0].shape) != 4:
                 raise ValueError(f"dissect takes image inputs (N, H, W, C); received shape {batch.inputs[0].shape}")
+            cells = int(np.prod(activation.shape[1:3]))
+            keep = max(1, quantile_count(count * cells, quantile))
+            top = np.full((activation.shape[-1], 0), -np.inf, np.float32)
+            best = RunningTopK(activation.shape[-1], max(examples, 1))
+            image_size = tuple(batch.inputs[0].shape[1:3])
+            input_channels = batch.inputs[0].shape[-1]
+        seen += batch.size
         pending.append(np.moveaxis(activation, -1, 0).reshape(activation.shape[-1], -1))
         if sum(p.shape[1] for p in pending) >= keep:
             top = _keep_largest(np.concatenate([top, *pending], axis=1), keep)
@@ -256,18 +376,19 @@ def dissect(
         best.update(maxima.T, batch.offset + np.arange(batch.size))
     if keep is None:
         raise ValueError("`data` is empty.")
+    if seen != count:
+        raise ValueError(f"`count`={count} but `data` yielded {seen} inputs.")
     top = _keep_largest(np.concatenate([top, *pending], axis=1), keep)
-    thresholds = top.min(axis=1)
-    units_count = len(thresholds)
-    if chosen is None:
-        chosen = np.arange(units_count, dtype=np.int32)
+    return top.min(axis=1), best, image_size, input_channels
 
-    # Pass 2: thresholded, upsampled maps against the concept masks.
-    reader = FeatureMaps(model, [target], batch_size=batch_size, transform=_thresholded(chosen, thresholds, image_size))
-    example_order = best.order()[:, : int(examples)]
+
+def _scores(reader, path, data, masks, names, chosen, quantile, thresholds, best, examples, image_size, input_channels):
+    """Pass 2: thresholded, upsampled maps against the concept masks."""
+    units_count = len(thresholds)
+    example_order = best.order()[:, :examples]
     example_indices = best.indices[np.arange(units_count)[:, None], example_order]
     example_masks = np.zeros((*example_indices.shape, *image_size), bool)
-    example_images = np.zeros((*example_indices.shape, *image_size, batch.inputs[0].shape[-1]), np.float32)
+    example_images = np.zeros((*example_indices.shape, *image_size, input_channels), np.float32)
     intersection = np.zeros((units_count, len(names)), np.float64)
     unit_area = np.zeros(units_count, np.float64)
     concept_area = np.zeros(len(names), np.float64)

@@ -17,13 +17,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_viz._inputs import Inputs
-from keras_viz._model import check_backend, check_model, find_layer, layer_path
+from keras_viz._checks import check_int, check_number
+from keras_viz._inputs import Inputs, pack
+from keras_viz._model import LayerRecorder, check_backend, check_model, find_layer, layer_path, single_tensor
 from keras_viz.activations import FeatureMaps
+from keras_viz.explainers.base import Explainer, run_eagerly
 from keras_viz.views._readers import layer_reader
 from keras_viz.views._topk import RunningTopK
 
-__all__ = ["NearestNeighbors", "embeddings", "nearest_neighbors", "pca_map", "tsne_map"]
+__all__ = ["CodesAndOutputs", "NearestNeighbors", "embeddings", "nearest_neighbors", "pca_map", "tsne_map"]
 
 POOLS = ("avg", "max", None)
 
@@ -50,18 +52,12 @@ def _check_pool(pool: Any) -> str | None:
     return pool
 
 
-def _check_positive(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{name}` must be a positive int; received {name}={value!r}")
-    return int(value)
-
-
 def _code_reader(model: keras.Model, layer: Any, pool: str | None, batch_size: int) -> tuple[FeatureMaps, str]:
     check_backend()
     model = check_model(model)
     target = find_layer(model, layer)
     reader = layer_reader(
-        model, target, batch_size=_check_positive(batch_size, "batch_size"), transform=_pooling(_check_pool(pool)),
+        model, target, batch_size=check_int(batch_size, "batch_size"), transform=_pooling(_check_pool(pool)),
         key=("codes", pool),
     )
     return reader, layer_path(model, target)
@@ -90,6 +86,74 @@ def embeddings(model: keras.Model, data: Any, layer: Any, *, pool: str | None = 
     reader, path = _code_reader(model, layer, pool, batch_size)
     chunks = [values[path] for _, values in reader.stream(data, argument="data")]
     return np.concatenate(chunks, axis=0).astype(np.float32, copy=False)
+
+
+class CodesAndOutputs:
+    """A layer's codes and the model's outputs from one compiled forward pass.
+
+    What :class:`~keras_viz.callbacks.EmbeddingCallback` needs at every export: the codes of
+    ``layer`` (pooled as in :func:`embeddings`) and the predictions, read during the same
+    pass of the model instead of running it twice. The pass runs eagerly for its first
+    :attr:`keras_viz.Explainer.EAGER_CALLS` batches, then as one traced graph per input
+    signature, kept by this object.
+
+    Args:
+        model: any Keras model.
+        layer: name, ``/``-path, index or object of the layer.
+        pool: ``"avg"``, ``"max"`` or None (flatten), as in :func:`embeddings`.
+        batch_size: samples per forward pass.
+
+    Example:
+        >>> codes, outputs = kv.views.CodesAndOutputs(model, "gap")(x_val)
+        >>> predictions = outputs[0].argmax(-1)
+    """
+
+    def __init__(self, model: keras.Model, layer: Any, *, pool: str | None = "avg", batch_size: int = 64):
+        check_backend()
+        self.model = check_model(model)
+        self.layer = find_layer(self.model, layer)
+        self.path = layer_path(self.model, self.layer)
+        self.pool = _check_pool(pool)
+        self.batch_size = check_int(batch_size, "batch_size")
+        self._functions: dict[tuple, Any] = {}
+        self._calls: dict[tuple, int] = {}
+        self.trace_count = 0
+
+    def __call__(self, data: Any) -> tuple[np.ndarray, list[np.ndarray]]:
+        """``(codes (N, D) float32, [output (N, ...) per model output])`` for ``data``."""
+        inputs = Inputs(data, self.model, argument="data")
+        codes: list[np.ndarray] = []
+        outputs: list[list[np.ndarray]] = []
+        for batch in inputs.batches(self.batch_size):
+            code, *outs = self._function(batch, inputs.structure)(*batch.inputs)
+            codes.append(code.numpy())
+            outputs.append([o.numpy() for o in outs])
+        if not codes:
+            raise ValueError("`data` is empty.")
+        return (np.concatenate(codes).astype(np.float32, copy=False),
+                [np.concatenate(parts) for parts in zip(*outputs)])
+
+    def _function(self, batch, structure):
+        key = tuple((a.shape[1:], a.dtype.str) for a in batch.inputs)
+        if key in self._functions:
+            return self._functions[key]
+        count, reduce = len(batch.inputs), _pooling(self.pool)
+
+        def body(*inputs):
+            recorder = LayerRecorder([self.layer])
+            with recorder.active():
+                outputs = self.model(pack(structure, list(inputs[:count])), training=False)
+            code = reduce(tf.cast(single_tensor(recorder.output(self.layer), f"Layer {self.layer.name!r}"), tf.float32))
+            return [code, *tf.nest.flatten(outputs)]
+
+        calls = self._calls.get(key, 0)
+        if calls < Explainer.EAGER_CALLS:
+            self._calls[key] = calls + 1
+            return run_eagerly(body)
+        specs = [tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype)) for a in batch.inputs]
+        self._functions[key] = tf.function(body, autograph=False).get_concrete_function(*specs)
+        self.trace_count += 1
+        return self._functions[key]
 
 
 # --------------------------------------------------------------------------- 2-D maps
@@ -126,8 +190,10 @@ def tsne_map(codes: Any, *, perplexity: float = 30.0, seed: int = 0, threads: in
     """A 2-D t-SNE map of ``codes`` (van der Maaten & Hinton 2008): ``(N, 2)`` float32.
 
     Codes with more than 50 dimensions are first reduced to 50 with PCA, as van der
-    Maaten & Hinton recommend (faster, and less noise). scikit-learn's exact-gradient-free
-    Barnes-Hut t-SNE, PCA initialisation, learning rate ``N / 12`` ("auto").
+    Maaten & Hinton recommend (faster, and less noise). scikit-learn's Barnes-Hut t-SNE
+    (approximate gradients, O(N log N)), PCA initialisation, and scikit-learn's
+    ``learning_rate="auto"``: ``max(N / (early_exaggeration · 4), 50)`` = ``max(N / 48, 50)``
+    with the default early exaggeration of 12 (Belkina et al. 2019).
 
     Args:
         codes: ``(N, D)`` codes, e.g. from :func:`embeddings`.
@@ -143,7 +209,7 @@ def tsne_map(codes: Any, *, perplexity: float = 30.0, seed: int = 0, threads: in
     from sklearn.manifold import TSNE
 
     array = _check_codes(codes)
-    if isinstance(perplexity, bool) or not isinstance(perplexity, (int, float, np.number)) or not 0 < perplexity < len(array):
+    if not 0 < check_number(perplexity, "perplexity") < len(array):
         raise ValueError(
             f"`perplexity` must be a number in (0, N) = (0, {len(array)}) for {len(array)} codes; "
             f"received perplexity={perplexity!r}"
@@ -223,7 +289,7 @@ def nearest_neighbors(
         >>> features, pixels = kv.nearest_neighbors(model, x_test[:5], x_train, "gap")
         >>> kv.render.neighbor_rows(x_test[:5], x_train[features], x_train[pixels])
     """
-    k = _check_positive(k, "k")
+    k = check_int(k, "k")
     reader, path = _code_reader(model, layer, pool, batch_size)
     query_codes = np.concatenate([v[path] for _, v in reader.stream(queries, argument="queries")])
     query_pixels: list[np.ndarray] = []

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import keras_viz as kv
-from keras_viz.metrics import energy_in_mask, pointing_game
+from keras_viz.metrics import energy_in_mask, flat_maps, pointing_game
 
 
 def _mask(shape, *pixels):
@@ -34,8 +34,30 @@ def test_pointing_game_ties_any_maximum_pixel_counts():
     maps[0, 0, 0] = maps[0, 3, 3] = 1.0  # two pixels tie for the maximum
     assert pointing_game(maps, _mask((4, 4), (3, 3)))[0]
     assert not pointing_game(maps, _mask((4, 4), (2, 0)))[0]
-    # A constant map ties everywhere, so it hits any non-empty mask (documented).
-    assert pointing_game(np.ones((1, 4, 4)), _mask((4, 4), (2, 1)))[0]
+
+
+def test_pointing_game_flat_maps_are_misses():
+    """A constant map has no maximum to point with: a miss on any mask, whatever the tolerance
+    (an all-zero Grad-CAM map used to "hit" every non-empty mask)."""
+    maps = np.zeros((4, 4, 4))
+    maps[1] = 2.5  # constant, not zero
+    maps[2, 1, 1] = 1e-6  # nearly flat is not flat: its maximum is on the mask
+    maps[3, 0, 0] = -1.0  # one low pixel: every other pixel ties for the maximum
+    mask = _mask((4, 4), (1, 1), (2, 1))
+    np.testing.assert_array_equal(flat_maps(maps), [True, True, False, False])
+    np.testing.assert_array_equal(pointing_game(maps, mask), [False, False, True, True])
+    np.testing.assert_array_equal(pointing_game(maps, np.ones((4, 4), bool), tolerance=10), [False, False, True, True])
+    np.testing.assert_array_equal(flat_maps(np.array([[0.0, 0.0], [0.0, 1.0]])), [True, False])  # 1-D maps
+
+
+@pytest.mark.parametrize(
+    "maps, error, match",
+    [(np.ones((2, 2)) > 0, TypeError, "numbers"), (np.ones(3), ValueError, "batch of 2-D maps"),
+     (np.full((1, 2, 2), np.inf), ValueError, "infinite")],
+)
+def test_flat_maps_bad_inputs(maps, error, match):
+    with pytest.raises(error, match=match):
+        flat_maps(maps)
 
 
 def test_pointing_game_tolerance_is_euclidean_between_pixel_centres():
@@ -114,7 +136,9 @@ def test_bad_inputs(maps, masks, error, match):
         pointing_game(maps, masks)
 
 
-@pytest.mark.parametrize("tolerance", [-1, float("nan"), "2", True])
-def test_bad_tolerance(tolerance):
-    with pytest.raises(ValueError, match="tolerance"):
+@pytest.mark.parametrize(
+    "tolerance, error", [(-1, ValueError), (float("nan"), ValueError), ("2", TypeError), (True, TypeError)]
+)
+def test_bad_tolerance(tolerance, error):
+    with pytest.raises(error, match="tolerance"):
         pointing_game(np.ones((1, 2, 2)), np.ones((1, 2, 2), bool), tolerance=tolerance)

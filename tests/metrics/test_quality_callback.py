@@ -24,7 +24,7 @@ MASKS = np.zeros((12, 16, 16), bool)
 MASKS[:, 4:12, 4:12] = True
 
 
-def test_without_masks_logs_deletion_and_insertion_per_method(tmp_path):
+def test_without_masks_logs_deletion_insertion_and_flat_maps_per_method(tmp_path):
     model = build("functional", str(tmp_path))
     model.compile(optimizer=keras.optimizers.SGD(0.05), loss="sparse_categorical_crossentropy")
     callback = kvc.QualityCallback(
@@ -34,7 +34,7 @@ def test_without_masks_logs_deletion_and_insertion_per_method(tmp_path):
     model.fit(X, Y, epochs=2, verbose=0, callbacks=[callback, keras.callbacks.TensorBoard(str(tmp_path), update_freq=2)])
     accumulator = EventAccumulator(str(tmp_path / "quality"), size_guidance={"tensors": 0})
     accumulator.Reload()
-    expected = {f"quality/{m}/{k}" for m in ("saliency", "smoothgrad", "grad_cam") for k in ("deletion", "insertion")}
+    expected = {f"quality/{m}/{k}" for m in ("saliency", "smoothgrad", "grad_cam") for k in ("deletion", "insertion", "flat_maps")}
     assert set(accumulator.Tags()["tensors"]) == expected
     for tag in expected:
         events = accumulator.Tensors(tag)
@@ -50,8 +50,8 @@ def test_without_masks_logs_deletion_and_insertion_per_method(tmp_path):
 
 def test_default_metrics_depend_on_masks(tmp_path):
     with_masks = kvc.QualityCallback(X, masks=MASKS, log_dir=str(tmp_path))
-    assert with_masks.metrics == ("pointing_game", "energy_in_mask", "deletion", "insertion")
-    assert kvc.QualityCallback(X, log_dir=str(tmp_path)).metrics == ("deletion", "insertion")
+    assert with_masks.metrics == ("pointing_game", "energy_in_mask", "deletion", "insertion", "flat_maps")
+    assert kvc.QualityCallback(X, log_dir=str(tmp_path)).metrics == ("deletion", "insertion", "flat_maps")
     assert not list(tmp_path.iterdir())  # nothing written before training
 
 

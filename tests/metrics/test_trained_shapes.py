@@ -61,6 +61,9 @@ def confounded():
 def test_grad_cam_points_at_the_shape_far_above_a_random_map(clean, test_data):
     model, _ = clean
     maps = kv.GradCAM(model)(test_data.images, targets=test_data.labels)
+    # Flat maps point nowhere and count as misses; the trained model's Grad-CAM has (almost) none,
+    # so the accuracy below measures where its maps point, not how many are empty.
+    assert kv.metrics.flat_maps(maps).mean() <= 0.05, kv.metrics.flat_maps(maps).mean()
     hits = kv.metrics.pointing_game(maps, test_data.masks, tolerance=2)  # Zhang et al.'s 15 px at 224 px
     random_maps = np.random.default_rng(0).random(maps.shape)
     chance = kv.metrics.pointing_game(random_maps, test_data.masks, tolerance=2).mean()
@@ -114,6 +117,8 @@ def test_confounded_model_looks_at_the_watermark_clean_one_does_not(clean, confo
     on_mark = {}
     for name, model in (("confounded", confounded), ("clean", clean[0])):
         cell_maps = kv.GradCAM(model, upsample=False)(data.images, targets=data.labels)  # (N, 8, 8)
+        # A flat map is a miss everywhere: the clean model's low score must not come from empty maps.
+        assert kv.metrics.flat_maps(cell_maps).mean() <= 0.05, (name, kv.metrics.flat_maps(cell_maps).mean())
         # The maximum's cell is the watermark's, or one of its neighbours (within one cell).
         on_mark[name] = kv.metrics.pointing_game(cell_maps, cells, tolerance=1.5).mean()
     assert on_mark["confounded"] >= 0.8, on_mark
@@ -129,7 +134,7 @@ def test_quality_callback_scalars_read_back_from_the_event_files(clean):
     accumulator.Reload()
     tags = set(accumulator.Tags()["tensors"])
     expected = {f"quality/{method}/{metric}" for method in ("grad_cam", "saliency")
-                for metric in ("pointing_game", "energy_in_mask", "deletion", "insertion")}
+                for metric in ("pointing_game", "energy_in_mask", "deletion", "insertion", "flat_maps")}
     assert expected <= tags, tags
     values = {}
     for tag in expected:
@@ -140,4 +145,7 @@ def test_quality_callback_scalars_read_back_from_the_event_files(clean):
     pointing = values["quality/grad_cam/pointing_game"]
     assert all(0 <= v <= 1 for v in pointing)
     assert pointing[-1] >= 0.75 and pointing[-1] > pointing[0], pointing  # grows as the model learns
+    # ... and not because fewer maps are flat (flat maps are misses, but a rise could still come
+    # from fewer empty maps alone): the trained model's maps are not flat.
+    assert values["quality/grad_cam/flat_maps"][-1] <= 0.05, values["quality/grad_cam/flat_maps"]
     assert all(0 <= v <= 1 for v in values["quality/saliency/insertion"])

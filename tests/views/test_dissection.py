@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import keras
 import numpy as np
 import pytest
@@ -12,8 +15,12 @@ import keras_viz as kv
 
 
 def _brute_force(model, images, concept_masks, layer, quantile):
-    """Bau et al. 2017 step by step over the whole dataset at once."""
-    activation = kv.FeatureMaps(model, [layer])(images)[layer]
+    """Bau et al. 2017 step by step over the whole dataset at once.
+
+    The activations come from a plain Keras sub-model of the functional test model, not
+    from keras-viz's layer readers (the machinery under test).
+    """
+    activation = keras.Model(model.input, model.get_layer(layer).output)(images, training=False).numpy()
     thresholds = np.array([np.quantile(activation[..., u], quantile, method="higher") for u in range(activation.shape[-1])])
     upsampled = tf.image.resize(activation, images.shape[1:3], method="bilinear").numpy()
     fired = upsampled > thresholds
@@ -25,8 +32,9 @@ def _brute_force(model, images, concept_masks, layer, quantile):
 @pytest.fixture(scope="module")
 def small():
     keras.utils.set_random_seed(4)
-    model = keras.Sequential([keras.Input((12, 12, 3)), layers.Conv2D(5, 3, strides=2, padding="same", name="conv"),
-                              layers.GlobalAveragePooling2D(), layers.Dense(2)])
+    inputs = keras.Input((12, 12, 3))
+    features = layers.Conv2D(5, 3, strides=2, padding="same", name="conv")(inputs)
+    model = keras.Model(inputs, layers.Dense(2)(layers.GlobalAveragePooling2D()(features)))
     shapes = kv.datasets.make_shapes(30, size=16, seed=1, classes=("circle", "square", "cross"))
     images = shapes.images[:, 2:14, 2:14]
     segmentation, kinds = kv.views.shape_concepts(shapes)
@@ -64,6 +72,66 @@ def test_mask_formats_and_dataset_agree(small):
     np.testing.assert_allclose(full.iou[[4, 1]], reference.iou, rtol=1e-6)
 
 
+class _Subclassed(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.conv = layers.Conv2D(5, 3, strides=2, padding="same", name="conv")
+        self.pool = layers.GlobalAveragePooling2D()
+        self.head = layers.Dense(2)
+
+    def call(self, x):
+        return self.head(self.pool(self.conv(x)))
+
+
+@pytest.mark.parametrize("kind", ["functional", "subclassed"])
+@pytest.mark.parametrize("units", [[99], [0, 5], [-1]])
+def test_units_out_of_range_is_a_value_error_naming_them(small, kind, units):
+    model, images, segmentation, kinds = small
+    if kind == "subclassed":  # no symbolic output: the range is checked when the layer first runs
+        model = _Subclassed()
+        model(images[:1])
+    with pytest.raises(ValueError, match=rf"`units`=\[.*\] holds {units[-1]}, out of range: the layer has 5 channel"):
+        kv.dissect(model, images, segmentation, "conv", concepts=kinds, units=units)
+
+
+def test_passes_are_traced_once_per_model_and_layer_and_do_not_keep_the_model(small):
+    """A second dissection (other units, quantile and data) reuses the compiled passes; the
+    cache holds the graphs, not the model."""
+    from keras_viz.views import dissection
+
+    _, images, segmentation, kinds = small
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((12, 12, 3))
+    model = keras.Model(inputs, layers.Conv2D(3, 3, name="conv")(inputs))
+    first = kv.dissect(model, images, segmentation, "conv", concepts=kinds, quantile=0.9, batch_size=7)
+    entry = dissection._READERS[model]["conv"]
+    traced = {**entry.maxima_functions}, {**entry.fired_functions}
+    assert len(traced[0]) == len(traced[1]) == 1  # 5 batches: traced at the third
+    second = kv.dissect(model, images[:21], segmentation[:21], "conv", concepts=kinds, quantile=0.5, units=[2, 0],
+                        batch_size=7)
+    assert entry.maxima_functions == traced[0] and entry.fired_functions == traced[1]
+    assert list(second.units) == [2, 0] and first.iou.shape == (3, 3)
+    # The variables fed to the shared graph are set per call: equal to a fresh (uncached) run.
+    alone = kv.dissect(model, images[:21], segmentation[:21], "conv", concepts=kinds, quantile=0.5, units=[0])
+    np.testing.assert_allclose(second.iou[1], alone.iou[0], rtol=1e-6)
+    reference = weakref.ref(model)
+    del model, inputs, entry, first, second, alone
+    gc.collect()
+    assert reference() is None
+
+
+def test_dataset_count_skips_the_counting_read_and_is_checked(small):
+    model, images, segmentation, kinds = small
+    dataset = tf.data.Dataset.from_tensor_slices((images, segmentation)).batch(8)
+    reference = kv.dissect(model, images, segmentation, "conv", concepts=kinds, quantile=0.9)
+    counted = kv.dissect(model, dataset, None, "conv", concepts=kinds, quantile=0.9, count=30)
+    np.testing.assert_allclose(counted.iou, reference.iou, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"`count`=31 but `data` yielded 30 inputs"):
+        kv.dissect(model, dataset, None, "conv", concepts=kinds, count=31)
+    with pytest.raises(ValueError, match=r"`count`=29 but `data` has 30 inputs"):
+        kv.dissect(model, images, segmentation, "conv", concepts=kinds, count=29)
+
+
 def test_a_unit_of_a_trained_shapes_model_detects_a_shape_kind():
     """A small fully convolutional net trained to mark each kind's pixels (a densely
     labelled task, as the networks Bau et al. dissect): some unit of its last hidden
@@ -94,7 +162,13 @@ def test_a_unit_of_a_trained_shapes_model_detects_a_shape_kind():
 @pytest.mark.parametrize(
     "kwargs,error,message",
     [
-        ({"quantile": 1.0}, ValueError, r"`quantile` must be a number in \[0, 1\); received quantile=1.0"),
+        ({"quantile": 1.0}, ValueError, r"`quantile` must be a finite number in \[0, 1\); received quantile=1.0"),
+        ({"quantile": "high"}, TypeError, r"`quantile` must be a number; received quantile='high'"),
+        ({"units": [1.5]}, TypeError, r"`units` must be a list of ints"),
+        ({"units": []}, ValueError, r"`units` must be a non-empty list of ints"),
+        ({"batch_size": 0}, ValueError, r"`batch_size` must be a positive int; received batch_size=0"),
+        ({"batch_size": 2.0}, TypeError, r"`batch_size` must be a positive int; received batch_size=2.0 of type float"),
+        ({"examples": -1}, ValueError, r"`examples` must be an int >= 0"),
         ({"masks": np.zeros((30, 12, 12), np.float32)}, ValueError, r"`masks` must be \(N, H, W, K\) bool"),
         ({"masks": np.zeros((29, 12, 12), np.int32)}, ValueError, r"`masks` has 29 entries but `data` has 30"),
         ({"masks": np.zeros((30, 10, 10), np.int32)}, ValueError, r"\(H, W\) = the input size \(12, 12\)"),

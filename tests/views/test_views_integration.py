@@ -65,6 +65,55 @@ def test_embedding_callback_exports_each_epoch_to_its_own_run(tmp_path, digits):
     assert [event["step"] for event in images["embeddings/gap/tsne"]] == [1, 2]
 
 
+class CountingDense(layers.Dense):
+    """A Dense layer that counts how often its Python ``call`` runs (eagerly or while traced)."""
+
+    calls = 0
+
+    def call(self, inputs):
+        CountingDense.calls += 1
+        return super().call(inputs)
+
+
+def test_embedding_callback_reads_codes_and_predictions_in_one_compiled_pass(tmp_path, digits):
+    _, _, x_test, y_test = digits
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([keras.Input((16, 16, 1)), layers.Conv2D(4, 3, activation="relu", name="conv"),
+                              layers.GlobalAveragePooling2D(name="gap"), CountingDense(10, activation="softmax", name="head")])
+    callback = kv.callbacks.EmbeddingCallback(x_test, layer="gap", labels=y_test, log_dir=tmp_path, batch_size=16)
+    callback.set_model(model)
+    CountingDense.calls = 0
+    codes, (outputs,) = callback._codes_and_outputs()
+    assert CountingDense.calls == 3  # 3 batches: two eager passes, then one trace; no second pass for predictions
+    np.testing.assert_allclose(codes, kv.embeddings(model, x_test, "gap"), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(outputs, model.predict(x_test, verbose=0), rtol=1e-5, atol=1e-6)
+    CountingDense.calls = 0
+    callback._log(1, "")
+    assert CountingDense.calls == 0  # the compiled pass alone: no eager model call for the predictions
+    assert callback._reader.trace_count == 1
+
+
+def test_embedding_callback_reads_one_hot_labels_as_classes(tmp_path, digits):
+    x, y, x_test, y_test = digits
+    keras.utils.set_random_seed(0)
+    model = small_cnn()
+    one_hot = keras.utils.to_categorical(y_test, 10)
+    callback = kv.callbacks.EmbeddingCallback(x_test, layer="gap", labels=one_hot, log_dir=tmp_path, freq=1, raise_errors=True)
+    assert callback.labels == y_test.tolist()
+    callback.set_model(model)
+    callback._log(0, "")(None)
+    rows = (tmp_path / "keras_viz_embeddings" / "epoch_0000" / "metadata.tsv").read_text().split("\n")[1:-1]
+    predictions = model.predict(x_test, verbose=0).argmax(-1)
+    assert rows == [f"{t}\t{p}\t{p == t}" for t, p in zip(y_test, predictions)]
+    assert any(p == t for t, p in zip(y_test, predictions))  # `correct` is not always False
+    float_labels = kv.callbacks.EmbeddingCallback(x_test, layer="gap", labels=y_test.astype(np.float32), log_dir=tmp_path)
+    assert float_labels.labels == y_test.tolist()
+    with pytest.raises(ValueError, match=r"one-hot rows \(N, K\) with a single 1 per row"):
+        kv.callbacks.EmbeddingCallback(x_test, layer="gap", labels=np.full((40, 10), 0.1), log_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"one label per input, shape \(N,\); received shape \(40, 2, 5\)"):
+        kv.callbacks.EmbeddingCallback(x_test, layer="gap", labels=one_hot.reshape(40, 2, 5), log_dir=tmp_path)
+
+
 def test_embedding_callback_refuses_bad_configuration(tmp_path, digits):
     x, y, x_test, _ = digits
     with pytest.raises(ValueError, match=r"`labels` has 3 entries but `inputs` has 40"):
@@ -204,3 +253,57 @@ def test_new_commands_answer_before_tensorflow_is_imported(tmp_path, argv):
 
     result = subprocess.run([sys.executable, "-c", _NO_TF_PROBE, *argv], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert "TF-NOT-IMPORTED" in result.stdout, (result.stdout, result.stderr)
+
+
+def _dense_thumbnail_assignment(points, rows, cols):
+    """The thumbnail map's greedy assignment with the whole (cells, N) distance matrix."""
+    low = points.min(axis=0)
+    span = float((points.max(axis=0) - low).max()) or 1.0
+    unit = (points - low) / span + (1.0 - (points.max(axis=0) - low) / span) / 2.0
+    centres = np.stack(np.meshgrid((np.arange(cols) + 0.5) / cols, 1.0 - (np.arange(rows) + 0.5) / rows), -1).reshape(-1, 2)
+    distances = ((centres[:, None, :] - unit[None, :, :]) ** 2).sum(-1)
+    taken, pairs = np.zeros(len(points), bool), []
+    for cell in np.argsort(distances.min(axis=1), kind="stable"):
+        if taken.all():
+            break
+        choice = int(np.argmin(np.where(taken, np.inf, distances[cell])))
+        taken[choice] = True
+        pairs.append((int(cell), choice))
+    return pairs
+
+
+@pytest.mark.parametrize("count, grid", [(30, (5, 6)), (17, (6, 6)), (40, (4, 5)), (64, (8, 8))])
+def test_thumbnail_map_assignment_equals_the_dense_greedy_one(count, grid):
+    rng = np.random.default_rng(count)
+    points = rng.normal(size=(count, 2))
+    points[::5] = points[1]  # duplicates: ties between points
+    points[2::7] = np.round(points[2::7])  # and points on a lattice: ties between cells
+    images = rng.uniform(size=(count, 4, 4, 3))
+    expected = np.full((grid[0] * 4, grid[1] * 4, 3), 255, np.uint8)
+    for cell, choice in _dense_thumbnail_assignment(points, *grid):
+        r, c = divmod(cell, grid[1])
+        expected[r * 4 : (r + 1) * 4, c * 4 : (c + 1) * 4] = render.to_uint8_image(images[choice])
+    np.testing.assert_array_equal(render.thumbnail_map(images, points, grid=grid), expected)
+    # A small block size (many chunks of the visiting order) gives the same assignment.
+    from keras_viz.render.embedding_maps import _unit_square, greedy_cells
+
+    centres = np.stack(np.meshgrid((np.arange(grid[1]) + 0.5) / grid[1], 1.0 - (np.arange(grid[0]) + 0.5) / grid[0]),
+                       -1).reshape(-1, 2)
+    assert greedy_cells(centres, _unit_square(points), block=7) == _dense_thumbnail_assignment(points, *grid)
+
+
+def test_thumbnail_map_of_10k_points_keeps_memory_modest():
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(10_000, 2)).astype(np.float32)
+    images = rng.integers(0, 255, size=(10_000, 2, 2, 3), dtype=np.uint8)
+    tracemalloc.start()
+    try:
+        sheet = render.thumbnail_map(images, points, value_range=(0, 255))  # a 100 x 100 grid
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sheet.shape == (200, 200, 3)
+    # A dense (cells x points) float64 matrix alone would be 800 MB (1.6 GB with its (.., 2) difference).
+    assert peak < 120 * 2**20, peak / 2**20
