@@ -40,6 +40,15 @@ def pack(structure: Any, flat: list[Any]) -> Any:
     return tf.nest.pack_sequence_as(structure, flat)
 
 
+def input_names(structure: Any, count: int, argument: str = "inputs") -> list[str]:
+    """How each flat input is named in messages: ``inputs``, ``inputs[1]``, ``inputs['ids']``."""
+    if structure is _SINGLE or structure is None and count == 1:
+        return [argument]
+    if isinstance(structure, dict):
+        return [f"{argument}[{key!r}]" for key in sorted(structure, key=str)]
+    return [f"{argument}[{i}]" for i in range(count)]
+
+
 def model_input_specs(model: keras.Model) -> list[tuple[str, tuple, str]] | None:
     """``(name, shape, dtype)`` of each declared model input in flat order, if declared."""
     struct = getattr(model, "_inputs_struct", None)

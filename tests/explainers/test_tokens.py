@@ -218,3 +218,36 @@ def test_sequential_and_nested_token_models_match_the_functional_one(bag):
         kv.find_layer(model, "head").set_weights([KERNEL, BIAS])
         np.testing.assert_allclose(kv.IntegratedGradients(model, steps=4)(IDS, targets=0), expected, rtol=1e-5, atol=1e-6)
     assert kv.Saliency(nested, embedding_layer="encoder/embedding")(IDS).shape == (3, T)
+
+
+def two_token_model():
+    """``mean(E_src[src]) · K_s + mean(E_tgt[tgt]) · K_t``: two token inputs with their own tables."""
+    src = keras.Input((T,), dtype="int32", name="src")
+    tgt = keras.Input((T,), dtype="int32", name="tgt")
+    pooled = [layers.GlobalAveragePooling1D()(layers.Embedding(size, DIM, name=name)(ids))
+              for ids, size, name in ((src, VOCAB, "emb_src"), (tgt, VOCAB + 2, "emb_tgt"))]
+    model = keras.Model([src, tgt], layers.Dense(CLASSES, name="head")(layers.Concatenate()(pooled)))
+    tables = [RNG.normal(size=(VOCAB, DIM)), RNG.normal(size=(VOCAB + 2, DIM))]
+    model.get_layer("emb_src").set_weights([tables[0].astype(np.float32)])
+    model.get_layer("emb_tgt").set_weights([tables[1].astype(np.float32)])
+    return model
+
+
+@pytest.mark.parametrize("equal_first", [True, False])
+def test_two_token_inputs_with_equal_first_rows(equal_first):
+    # A copy task: the first sample's source and target hold the same ids. Which embedding
+    # reads which input must not be read off the values of that sample, and a probe of the
+    # model cached on such a sample must not spoil later calls.
+    model = two_token_model()
+    copy = [IDS, IDS.copy()]
+    other = [IDS, np.array([[8, 7, 0, 1, 2], [6, 6, 1, 0, 2], [3, 1, 4, 1, 5]], np.int32)]
+    src_table, tgt_table = (model.get_layer(n).get_weights()[0] for n in ("emb_src", "emb_tgt"))
+    kernel = model.get_layer("head").get_weights()[0]
+    for pair in ([copy, other] if equal_first else [other, copy]):
+        maps = kv.GradientInput(model)(pair, targets=1)
+        np.testing.assert_allclose(maps[0], src_table[pair[0]] @ kernel[:DIM, 1] / T, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(maps[1], tgt_table[pair[1]] @ kernel[DIM:, 1] / T, rtol=1e-5, atol=1e-6)
+        assert [m.shape for m in kv.Saliency(model)(pair)] == [(3, T), (3, T)]
+        assert [m.shape for m in kv.Occlusion(model, mask_token=0)(pair)] == [(3, T), (3, T)]
+    with pytest.raises(ValueError, match=r"`inputs\[0\]` holds token id 8, outside the vocabulary of embedding layer 'emb_src' \(ids 0..6\)"):
+        kv.Saliency(model)([other[1], other[1]])  # 8 is a valid target id, not a source id
