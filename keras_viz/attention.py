@@ -336,7 +336,7 @@ class AttentionMaps:
         return f"AttentionMaps(model={self.model.name!r}, layers={self.paths!r})"
 
     def __call__(self, inputs: Any) -> dict[str, np.ndarray]:
-        data = Inputs(inputs, self.model)
+        data = Inputs(inputs, self.model, forward=True)
         parts: list[list[np.ndarray]] = []
         names: list[str] = []
         for batch in data.batches(self.batch_size):

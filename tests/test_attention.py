@@ -265,6 +265,30 @@ def test_custom_layer_exposes_its_weights_through_the_hook():
     np.testing.assert_allclose(weights[:, 0], expected / expected.sum(-1, keepdims=True), rtol=1e-5, atol=1e-6)
 
 
+def test_boolean_attention_mask_input_is_passed_through():
+    # A model input of dtype bool (an attention mask, as Keras' own Transformer examples
+    # build it) reaches the model as booleans; integer ids stay integers.
+    ids = keras.Input((T,), dtype="int32", name="ids")
+    mask = keras.Input((T, T), dtype="bool", name="attention_mask")
+    x = layers.Embedding(VOCAB, D, name="emb")(ids)
+    a = layers.MultiHeadAttention(2, 4, name="mha")(x, x, attention_mask=mask)
+    model = keras.Model([ids, mask], layers.Dense(3)(layers.GlobalAveragePooling1D()(a)))
+    banded = np.abs(np.arange(T)[:, None] - np.arange(T)[None]) <= 1
+    masks = np.stack([banded, np.tril(np.ones((T, T), bool)), np.ones((T, T), bool)])
+    maps = kv.AttentionMaps(model)([IDS, masks])
+    x = _embed(model, "emb", IDS)
+    close(maps["mha"], _direct(model.get_layer("mha"), x, x, attention_mask=masks))
+    assert np.all(maps["mha"][:, :, ~banded][0] == 0) and np.all(maps["mha"][1][:, ~np.tril(np.ones((T, T), bool))] == 0)
+    as_numbers = kv.AttentionMaps(model)([IDS, masks.astype(np.int32)])  # 0/1 numbers are taken as booleans
+    np.testing.assert_array_equal(as_numbers["mha"], maps["mha"])
+    features = kv.FeatureMaps(model, ["mha"])([IDS, masks])["mha"]
+    np.testing.assert_allclose(features, model.get_layer("mha")(x, x, attention_mask=masks), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"`inputs\[1\]` feeds a boolean model input .* other than 0 and 1"):
+        kv.AttentionMaps(model)([IDS, masks * 2.0])
+    with pytest.raises(TypeError, match=r"`inputs\[1\]` has dtype bool; explainers take"):
+        kv.Saliency(model)([IDS, masks])  # explainers keep their checks
+
+
 # --------------------------------------------------------------------------- errors
 
 
