@@ -58,7 +58,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_viz._inputs import Inputs, pack
+from keras_viz._inputs import Inputs, input_names, pack
 from keras_viz._model import (
     check_backend,
     check_model,
@@ -67,6 +67,7 @@ from keras_viz._model import (
     iter_layers,
     patched_attribute,
 )
+from keras_viz.explainers._tokens import check_token_ids, token_vocabularies
 
 __all__ = [
     "ATTENTION_METHOD_ATTRIBUTE",
@@ -331,6 +332,7 @@ class AttentionMaps:
         for path, layer in zip(self.paths, self.layers):
             _check_flash(path, layer)
         self._functions: dict[tuple, tuple[Any, list[str]]] = {}
+        self._vocabularies: dict[tuple, dict[int, list[tuple[str, int]]]] = {}
 
     def __repr__(self) -> str:
         return f"AttentionMaps(model={self.model.name!r}, layers={self.paths!r})"
@@ -341,18 +343,24 @@ class AttentionMaps:
         names: list[str] = []
         for batch in data.batches(self.batch_size):
             function, names = self._function(batch.inputs, data.structure)
+            # Ids out of range would fail inside the graph (CPU) or gather zeros (GPU).
+            check_token_ids(self._vocabularies[_signature(batch.inputs)], batch.inputs, input_names(data.structure, len(batch.inputs)))
             try:
                 parts.append([t.numpy() for t in function(*batch.inputs)])
-            except tf.errors.InvalidArgumentError as error:  # e.g. a token id outside the vocabulary
-                raise ValueError(f"The model could not be run on `inputs`: {error.message}") from None
+            except tf.errors.InvalidArgumentError as error:
+                raise ValueError(f"The model could not be run on `inputs`: {_error_summary(error)}") from None
         if len(parts) == 1:
             return dict(zip(names, parts[0]))
         return {name: np.concatenate(chunks, axis=0) for name, chunks in zip(names, zip(*parts))}
 
     def _function(self, arrays: list[np.ndarray], structure: Any):
-        key = tuple((a.shape[1:], a.dtype.str) for a in arrays)
+        key = _signature(arrays)
         if key in self._functions:
             return self._functions[key]
+        # Which embedding reads which token input (a probe on safe ids), then the ids are
+        # checked before the model ever runs on them.
+        self._vocabularies[key] = token_vocabularies(self.model, structure, arrays)
+        check_token_ids(self._vocabularies[key], arrays, input_names(structure, len(arrays)))
         if not self.model.built:
             self.model(pack(structure, [tf.constant(a[:1]) for a in arrays]), training=False)
         names: list[str] = []
@@ -392,6 +400,25 @@ class AttentionMaps:
                 f"({', '.join(self.paths)}) is called during its forward pass."
             )
         return names
+
+
+def _signature(arrays: Sequence[np.ndarray]) -> tuple:
+    return tuple((a.shape[1:], a.dtype.str) for a in arrays)
+
+
+def _error_summary(error: tf.errors.OpError) -> str:
+    """The lines of a TensorFlow error that say what went wrong, without the graph's traceback."""
+    lines = []
+    for line in str(error.message).splitlines():
+        text = line.strip()
+        if (
+            not text
+            or text.startswith(("Graph execution error", "Detected at node", "defined at", "File ", "[[", "Stack trace"))
+            or line.startswith(("  ", "\t"))
+        ):
+            continue
+        lines.append(text)
+    return " ".join(lines) or type(error).__name__
 
 
 def _by_method(layers: Sequence[keras.layers.Layer]) -> dict[str, list[keras.layers.Layer]]:

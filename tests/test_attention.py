@@ -9,7 +9,7 @@ import keras
 from keras import layers, ops
 
 import keras_viz as kv
-from keras_viz.attention import attention_entropy, capturing, fuse_heads
+from keras_viz.attention import _error_summary, attention_entropy, capturing, fuse_heads
 
 T, D, VOCAB = 6, 8, 20
 IDS = np.array([[1, 2, 3, 0, 0, 0], [4, 5, 6, 7, 8, 9], [3, 3, 1, 2, 0, 0]], np.int32)
@@ -313,6 +313,19 @@ def test_model_without_attention_and_bad_layers():
         kv.AttentionMaps(model, ["mah"])
     with pytest.raises(ValueError, match=r"shape \(3, 5\) but the model expects \(None, 6\)"):
         kv.AttentionMaps(model)(IDS[:, :5])
+
+
+def test_token_ids_outside_the_vocabulary_are_named_not_dumped():
+    model = mha_cross_model()
+    bad = [CROSS_IDS[0], np.where(CROSS_IDS[1] == 9, VOCAB, CROSS_IDS[1])]  # in the second sample
+    with pytest.raises(ValueError, match=r"^`inputs\[1\]` holds token id 20, outside the vocabulary of embedding layer 'k_emb' \(ids 0..19\)\.$"):
+        kv.AttentionMaps(model)(bad)
+    capture = kv.AttentionMaps(model, batch_size=1)
+    capture(CROSS_IDS)  # traced on good ids; a later bad batch is caught before it runs
+    with pytest.raises(ValueError, match=r"^`inputs\[0\]` holds token id -3"):
+        capture([np.where(CROSS_IDS[0] == 6, -3, CROSS_IDS[0]), CROSS_IDS[1]])
+    dump = tf.errors.InvalidArgumentError(None, None, "Graph execution error:\n\nDetected at node x defined at (most recent call last):\n  File \"a.py\", line 1, in <module>\n\nindices[1,4] = 20 is not in [0, 20)\n\t [[{{node x}}]] [Op:__inference_body_9]")
+    assert _error_summary(dump) == "indices[1,4] = 20 is not in [0, 20)"
 
 
 # --------------------------------------------------------------------------- rollout, entropy

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import keras
-from keras import layers
+from keras import layers, ops
 
 import keras_viz as kv
 
@@ -251,3 +251,57 @@ def test_two_token_inputs_with_equal_first_rows(equal_first):
         assert [m.shape for m in kv.Occlusion(model, mask_token=0)(pair)] == [(3, T), (3, T)]
     with pytest.raises(ValueError, match=r"`inputs\[0\]` holds token id 8, outside the vocabulary of embedding layer 'emb_src' \(ids 0..6\)"):
         kv.Saliency(model)([other[1], other[1]])  # 8 is a valid target id, not a source id
+
+
+def test_token_ids_and_token_options_are_checked_against_the_vocabulary(bag):
+    # Out of range, the embedding's gather fails with a TensorFlow graph dump on a CPU and
+    # silently returns zeros on a GPU: every entry point checks first, naming the argument.
+    outside = np.where(IDS == 6, 9, IDS)  # id 9 in the second sample
+    with pytest.raises(ValueError, match=r"^`inputs` holds token id 9, outside the vocabulary of embedding layer 'embedding' \(ids 0..6\)\.$"):
+        kv.Occlusion(bag, mask_token=0)(outside)
+    with pytest.raises(ValueError, match=r"^`mask_token`=7 is outside the vocabulary of embedding layer 'embedding' \(ids 0..6\)"):
+        kv.Occlusion(bag, mask_token=7)(IDS)
+    with pytest.raises(ValueError, match=r"^`baseline_token`=7 is outside the vocabulary of embedding layer 'embedding' \(ids 0..6\)"):
+        kv.IntegratedGradients(bag, baseline_token=7)(IDS)
+    with pytest.raises(ValueError, match=r"^`inputs` holds token id -1"):
+        kv.IntegratedGradients(bag)(np.where(IDS == 6, -1, IDS))
+    # A baseline shaped like the ids: the message says what IG of tokens accepts.
+    accepted = r"`baseline` of shape \(5,\) does not fit token input 0: .* \(T, D\) = \(5, 3\) .*a number .*broadcasts to \(5, 3\), e.g. one embedding vector \(3,\).*`baseline_token=ID`"
+    with pytest.raises(ValueError, match=accepted):
+        kv.IntegratedGradients(bag, baseline=np.zeros(T, np.int32))(IDS)
+    with pytest.raises(ValueError, match=accepted):
+        kv.IntegratedGradients(bag, baseline=np.zeros(T))(IDS)
+    along_dim = kv.IntegratedGradients(bag, steps=4, baseline=TABLE[6])(IDS, targets=1)  # one vector (D,) is accepted
+    np.testing.assert_allclose(along_dim, (TABLE[IDS] - TABLE[6]) @ KERNEL[:, 1] / T, rtol=1e-5, atol=1e-6)
+
+
+class SubclassedMixed(keras.Model):
+    """Token ids and float features, declaring no dtypes: both arrive as floats."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.embedding = layers.Embedding(VOCAB, DIM, name="embedding")
+        self.pool = layers.GlobalAveragePooling1D()
+        self.head = layers.Dense(CLASSES, name="head")
+
+    def call(self, inputs):
+        ids, features = inputs
+        return self.head(ops.concatenate([self.pool(self.embedding(ids)), features], axis=-1))
+
+
+def test_mask_token_goes_to_token_inputs_only():
+    model = SubclassedMixed()
+    features = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], np.float32)  # whole numbers, like ids
+    model([IDS, features])
+    model.embedding.set_weights([TABLE])
+    kernel = RNG.normal(size=(DIM + 2, CLASSES)).astype(np.float32)
+    model.head.set_weights([kernel, BIAS])
+    fill = 0.5
+    token_map, feature_map = kv.Occlusion(model, mask_token=6, fill=fill, use_logits=True)([IDS, features], targets=0)
+    # One feature at a time: the score drops by (x - fill) · K; the ids get the mask token.
+    np.testing.assert_allclose(feature_map, (features - fill) * kernel[DIM:, 0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(token_map, (TABLE[IDS] - TABLE[6]) @ kernel[:DIM, 0] / T, rtol=1e-5, atol=1e-5)
+    image = keras.Input((4,))
+    dense = keras.Model(image, layers.Dense(2)(image))
+    with pytest.raises(ValueError, match=r"`mask_token`=0 applies to token-id inputs, but no input .* Occlude other inputs with `fill`"):
+        kv.Occlusion(dense, mask_token=0)(np.ones((1, 4), np.float32))
