@@ -289,6 +289,66 @@ def test_boolean_attention_mask_input_is_passed_through():
         kv.Saliency(model)([IDS, masks])  # explainers keep their checks
 
 
+def encoder_decoder():
+    """Source and target of equal length (a copy task): every attention matrix is T × T."""
+    src = keras.Input((T,), dtype="int32", name="src")
+    tgt = keras.Input((T,), dtype="int32", name="tgt")
+    x = layers.Embedding(VOCAB, D, name="src_emb")(src)
+    for i in range(2):
+        x = layers.LayerNormalization()(x + layers.MultiHeadAttention(2, 4, name=f"enc_{i}")(x, x))
+    y = layers.Embedding(VOCAB, D, name="tgt_emb")(tgt)
+    for i in range(2):
+        y = y + layers.MultiHeadAttention(2, 4, name=f"dec_self_{i}")(y, y, use_causal_mask=True)
+        y = layers.LayerNormalization()(y + layers.MultiHeadAttention(2, 4, name=f"cross_{i}")(y, x))
+    z = layers.Attention(name="luong_self")([y, y])  # Attention([x, x]) is self-attention too
+    return keras.Model([src, tgt], layers.Dense(VOCAB)(z), name="copy_transformer")
+
+
+def test_kinds_and_axis_sources_of_an_encoder_decoder_of_equal_lengths():
+    model = encoder_decoder()
+    maps = kv.AttentionMaps(model)([IDS, IDS[::-1].copy()])  # capture result, a dict with the wiring
+    assert isinstance(maps, dict) and all(w.shape[2:] == (T, T) for w in maps.values())
+    cross = {"cross_0", "cross_1"}
+    assert maps.kinds == {name: "cross" if name in cross else "self" for name in maps}
+    # Query positions: the decoder's stay the target's through its cross-attention layers.
+    assert maps.query_inputs == {name: (0,) if name.startswith("enc") else (1,) for name in maps}
+    assert maps.key_inputs == {name: (0,) if name.startswith("enc") or name in cross else (1,) for name in maps}
+    # Rollout chains one stack of self-attention layers over one sequence, never
+    # cross-attention: by default the largest, the decoder's 3 (the encoder has 2).
+    assert kv.attention.self_attention_stack(maps) == ["dec_self_0", "dec_self_1", "luong_self"]
+    np.testing.assert_allclose(
+        kv.attention_rollout(maps), kv.attention_rollout([maps[n] for n in ("dec_self_0", "dec_self_1", "luong_self")]), rtol=1e-6
+    )
+    encoder = kv.attention_rollout(maps, layers=["enc_0", "enc_1"])
+    np.testing.assert_allclose(encoder, kv.attention_rollout([maps["enc_0"], maps["enc_1"]]), rtol=1e-6)
+    only_cross = kv.AttentionMaps(model, ["cross_0", "cross_1"])([IDS, IDS])
+    with pytest.raises(ValueError, match=r"holds no self-attention layer to roll out \(cross_0 \(cross\), cross_1 \(cross\)\)"):
+        kv.attention_rollout(only_cross)
+    with pytest.raises(ValueError, match=r"`layers` names 'enc_9', not in `maps`"):
+        kv.attention_rollout(maps, layers=["enc_9"])
+    capture = kv.AttentionMaps(model)
+    capture([IDS, IDS])
+    assert capture.kinds == maps.kinds and capture.query_inputs == maps.query_inputs
+
+
+def test_axis_sources_of_learned_queries_summed_inputs_and_custom_layers():
+    from keras_viz.attention_demo import LearnedQueries
+
+    ids = keras.Input((T,), dtype="int32", name="ids")
+    segments = keras.Input((T,), dtype="int32", name="segments")
+    x = layers.Embedding(VOCAB, D)(ids) + layers.Embedding(2, D)(segments)  # BERT's token + segment
+    x = x + layers.MultiHeadAttention(2, 4, name="self")(x, x)
+    queries = LearnedQueries(3, D, name="queries")(x)  # shaped by the batch, valued by weights
+    pooled = layers.MultiHeadAttention(2, 4, name="pool")(queries, x)
+    own = OwnAttention(name="own")(pooled, x)
+    model = keras.Model([ids, segments], own)
+    maps = kv.AttentionMaps(model)([IDS, (IDS > 2).astype(np.int32)])
+    assert maps.kinds == {"self": "self", "pool": "cross", "own": "cross"}
+    assert maps.query_inputs == {"self": (0, 1), "pool": (), "own": ()}
+    assert maps.key_inputs == {"self": (0, 1), "pool": (0, 1), "own": (0, 1)}
+    assert kv.attention.self_attention_stack(maps) == ["self"]
+
+
 # --------------------------------------------------------------------------- errors
 
 
