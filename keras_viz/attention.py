@@ -9,13 +9,13 @@ as ``(N, heads, T_query, T_key)`` float32 arrays; :func:`attention_rollout` comb
 layers of a stack into one token-to-token map (Abnar & Zuidema, "Quantifying Attention
 Flow in Transformers", ACL 2020).
 
-How the weights are read (Keras 3.15; see setup.cfg for the supported range):
+How the weights are read (Keras 3.12 to 3.15 tested; see setup.cfg for the supported range):
 
 * ``keras.layers.MultiHeadAttention`` (and subclasses) and ``GroupQueryAttention``: the
   layer's ``_compute_attention`` is routed through a hook while the forward pass is
   traced, and its own result is handed on unchanged, so the model's outputs stay
-  bit-identical. On the explicit path (dropout, a model that asks for the scores, older
-  Keras 3) the method returns the weights. On the fused ``dot_product_attention`` path,
+  bit-identical. On the explicit path (dropout, a model that asks for the scores) the
+  method returns the weights. On the fused ``dot_product_attention`` path,
   which returns none, the hook reads the weights the kernel applied from the traced
   graph (the softmax feeding its final einsum; no extra computation), and zeroes masked
   positions as the explicit path does. They equal what ``return_attention_scores=True``
@@ -37,6 +37,11 @@ How the weights are read (Keras 3.15; see setup.cfg for the supported range):
 
           def call(self, query, key):
               return ops.einsum("bqk,bkd->bqd", self.attention_weights(query, key), key)
+
+While the pass is traced, each layer's ``call`` is routed too, to record its query,
+key and value: self-attention (one tensor) or cross-attention, and which model inputs
+each axis comes from (:mod:`keras_viz._attention_flow`). Rollout chains only
+self-attention (:mod:`keras_viz._rollout`).
 
 Why an internal method and not ``call``: ``MultiHeadAttention.call`` returns no weights
 unless asked, and it removes the Keras masks from its inputs as it runs, so a hook after
@@ -139,7 +144,7 @@ def _fused_weights(attention_output: Any) -> tf.Tensor | None:
 def _mha_weights(layer: keras.layers.Layer, outputs: Any, args: tuple, kwargs: dict) -> tf.Tensor:
     """The weights of one ``_compute_attention`` call of a MultiHeadAttention."""
     if isinstance(outputs, (tuple, list)) and len(outputs) == 2 and outputs[1] is not None:
-        return outputs[1]  # the explicit path (dropout, older Keras, or asked by the model)
+        return outputs[1]  # the explicit path (dropout, or the model asks for the scores)
     method = type(layer)._compute_attention
     signature = inspect.signature(method)
     bound = signature.bind(layer, *args, **kwargs)
@@ -290,15 +295,21 @@ class AttentionMaps:
         batch_size: samples per forward pass.
 
     Returns (when called):
-        ``{layer path: (N, heads, T_query, T_key) float32}`` in call order (heads = 1 for
-        ``Attention`` and ``AdditiveAttention``). A layer called several times in one
+        A :class:`CapturedAttention`: the dict ``{layer path: (N, heads, T_query, T_key)
+        float32}`` in call order (heads = 1 for ``Attention`` and ``AdditiveAttention``),
+        with ``kinds`` (self- or cross-attention per layer) and ``query_inputs`` /
+        ``key_inputs`` (the model inputs each axis comes from); the object keeps the
+        same three attributes of its last call. A layer called several times in one
         forward pass (a shared layer) gives ``path``, ``path#1``, ``path#2``, ... Rows of
         fully masked query positions are all zero for ``MultiHeadAttention``; with
         ``layers=None``, attention layers the forward pass does not call are left out.
+        Inputs are passed on as they are (integer ids, boolean masks); token ids are
+        checked against the vocabulary of the ``Embedding`` that reads them first.
 
     Raises:
-        ValueError: the model has no attention layer, a named layer is not one, or a
-            layer runs with flash attention (which never forms the weights).
+        ValueError: the model has no attention layer, a named layer is not one, a
+            layer runs with flash attention (which never forms the weights), or a token
+            id is outside its embedding's vocabulary.
 
     Example:
         >>> maps = kv.AttentionMaps(model)(token_ids)
