@@ -87,6 +87,7 @@ def test_mha_cross_attention_equals_return_attention_scores(mask_zero):
     model = mha_cross_model(mask_zero)
     maps = kv.AttentionMaps(model)(CROSS_IDS)
     assert maps["cross"].shape == (2, 3, 4, T)
+    assert (maps.kinds, maps.query_inputs, maps.key_inputs) == ({"cross": "cross"}, {"cross": (0,)}, {"cross": (1,)})
     q, k = _embed(model, "q_emb", CROSS_IDS[0]), _embed(model, "k_emb", CROSS_IDS[1])
     close(maps["cross"], _direct(model.get_layer("cross"), q, k))
     if mask_zero:
@@ -161,6 +162,7 @@ def test_every_model_kind_and_outputs_bit_identical(build, path):
     model(IDS)
     maps = kv.AttentionMaps(model)(IDS)
     assert list(maps) == [path]
+    assert (maps.kinds, maps.query_inputs, maps.key_inputs) == ({path: "self"}, {path: (0,)}, {path: (0,)})
     inner = kv.find_layer(model, path)
     x = _embed(model, "emb", IDS)
     close(maps[path], _direct(inner, x, x))

@@ -65,9 +65,16 @@ def _input_tokens(tokens: Any, inputs: Any, count: int) -> dict[int, PerSample]:
                     f"`tokens` names input {key!r}; the fixed inputs are "
                     f"{', '.join(map(repr, keys))} (flat indices 0..{len(lengths) - 1})."
                 )
-            resolved[index] = _check_tokens(labels, count, [lengths[index]], f"tokens[{key!r}]")
+            expected = [] if lengths[index] is None else [lengths[index]]
+            if labels is not None:
+                resolved[index] = _check_tokens(labels, count, expected, f"tokens[{key!r}]")
         return resolved
     checked = _check_tokens(tokens, count, [n for n in lengths if n is not None], "tokens")
+    if len(checked[0]) not in lengths:
+        raise ValueError(
+            f"`tokens`[0] has {len(checked[0])} tokens but no fixed input has a sequence of that "
+            f"length (axis 1 of the inputs: {lengths})."
+        )
     index = lengths.index(len(checked[0]))
     for sample, labels in enumerate(checked):
         if len(labels) != lengths[index]:
