@@ -40,6 +40,15 @@ def pack(structure: Any, flat: list[Any]) -> Any:
     return tf.nest.pack_sequence_as(structure, flat)
 
 
+def input_names(structure: Any, count: int, argument: str = "inputs") -> list[str]:
+    """How each flat input is named in messages: ``inputs``, ``inputs[1]``, ``inputs['ids']``."""
+    if structure is _SINGLE or structure is None and count == 1:
+        return [argument]
+    if isinstance(structure, dict):
+        return [f"{argument}[{key!r}]" for key in sorted(structure, key=str)]
+    return [f"{argument}[{i}]" for i in range(count)]
+
+
 def model_input_specs(model: keras.Model) -> list[tuple[str, tuple, str]] | None:
     """``(name, shape, dtype)`` of each declared model input in flat order, if declared."""
     struct = getattr(model, "_inputs_struct", None)
@@ -72,10 +81,16 @@ class Inputs:
             ``tf.data.Dataset`` yielding ``x`` or ``(x, y)`` / ``(x, y, sample_weight)``.
         model: the model the inputs are for (used to check shapes and dtypes).
         argument: the argument name used in error messages.
+        forward: inputs for a forward pass only (:class:`~keras_viz.FeatureMaps`,
+            :class:`~keras_viz.AttentionMaps`), not for an explainer: boolean arrays
+            (e.g. an attention mask) are accepted, and boolean and integer arrays for
+            model inputs of those dtypes are passed on unchanged. Explainers keep the
+            default (False), which takes floating-point arrays and integer token ids.
     """
 
-    def __init__(self, inputs: Any, model: keras.Model, argument: str = "inputs"):
+    def __init__(self, inputs: Any, model: keras.Model, argument: str = "inputs", *, forward: bool = False):
         self.argument = argument
+        self.forward = bool(forward)
         self.specs = model_input_specs(model)
         self.dataset = inputs if isinstance(inputs, tf.data.Dataset) else None
         if self.dataset is None:
@@ -121,10 +136,11 @@ class Inputs:
             array = np.asarray(value)
         except (ValueError, TypeError) as error:
             raise TypeError(f"`{name}` could not be read as an array: {error}") from error
-        if array.dtype == object or array.dtype.kind not in "fiu":
+        if array.dtype == object or array.dtype.kind not in ("fiub" if self.forward else "fiu"):
+            accepted = "numeric or boolean" if self.forward else "floating-point (or integer pixel)"
             raise TypeError(
-                f"`{name}` has dtype {array.dtype}; explainers take floating-point (or integer "
-                f"pixel) arrays."
+                f"`{name}` has dtype {array.dtype}; {'the forward pass takes' if self.forward else 'explainers take'} "
+                f"{accepted} arrays."
             )
         if array.ndim < 2:
             raise ValueError(
@@ -138,6 +154,8 @@ class Inputs:
             self._check_shape(array.shape, spec, name)
         if spec is not None and is_integer_dtype(spec[2]):
             return _token_ids(array, name, spec[2])
+        if self.forward and (spec is not None and spec[2] == "bool" or spec is None and array.dtype.kind == "b"):
+            return _booleans(array, name)
         array = array.astype(np.float32, copy=False)
         finite = np.isfinite(array)
         if not finite.all():
@@ -158,7 +176,9 @@ class Inputs:
 
     def _check_shape(self, shape: tuple, spec: tuple[str, tuple, str], name: str) -> None:
         _, expected, dtype = spec
-        if not ("float" in dtype or dtype.startswith("bfloat") or is_integer_dtype(dtype)):
+        if self.forward and dtype == "bool":
+            pass  # e.g. an attention mask: passed on as it is
+        elif not ("float" in dtype or dtype.startswith("bfloat") or is_integer_dtype(dtype)):
             raise TypeError(
                 f"The model input for `{name}` has dtype {dtype}: keras-viz reads floating-point "
                 f"inputs and integer token ids."
@@ -237,6 +257,15 @@ def _token_ids(array: np.ndarray, name: str, dtype: str) -> np.ndarray:
                 f"that are not whole numbers."
             )
     return array.astype(np.int64 if dtype.endswith("64") else np.int32, copy=False)
+
+
+def _booleans(array: np.ndarray, name: str) -> np.ndarray:
+    """A boolean model input (e.g. an attention mask): booleans, or 0/1 numbers made booleans."""
+    if array.dtype.kind != "b" and not np.all((array == 0) | (array == 1)):
+        raise ValueError(
+            f"`{name}` feeds a boolean model input (e.g. a mask) but holds values other than 0 and 1."
+        )
+    return array.astype(bool, copy=False)
 
 
 def _flat(x: Any) -> list[Any]:

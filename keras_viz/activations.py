@@ -139,7 +139,7 @@ class FeatureMaps:
             yield batch, dict(zip(self.names, values))
 
     def _stream(self, inputs: Any, argument: str = "inputs") -> Iterator[tuple[Batch, list[Any]]]:
-        data = Inputs(inputs, self.model, argument=argument)
+        data = Inputs(inputs, self.model, argument=argument, forward=True)
         for batch in data.batches(self.batch_size):
             function = self._function(batch, data.structure)
             outputs = function(*batch.inputs)

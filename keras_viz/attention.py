@@ -9,13 +9,13 @@ as ``(N, heads, T_query, T_key)`` float32 arrays; :func:`attention_rollout` comb
 layers of a stack into one token-to-token map (Abnar & Zuidema, "Quantifying Attention
 Flow in Transformers", ACL 2020).
 
-How the weights are read (Keras 3.15; see setup.cfg for the supported range):
+How the weights are read (Keras 3.12 to 3.15 tested; see setup.cfg for the supported range):
 
 * ``keras.layers.MultiHeadAttention`` (and subclasses) and ``GroupQueryAttention``: the
   layer's ``_compute_attention`` is routed through a hook while the forward pass is
   traced, and its own result is handed on unchanged, so the model's outputs stay
-  bit-identical. On the explicit path (dropout, a model that asks for the scores, older
-  Keras 3) the method returns the weights. On the fused ``dot_product_attention`` path,
+  bit-identical. On the explicit path (dropout, a model that asks for the scores) the
+  method returns the weights. On the fused ``dot_product_attention`` path,
   which returns none, the hook reads the weights the kernel applied from the traced
   graph (the softmax feeding its final einsum; no extra computation), and zeroes masked
   positions as the explicit path does. They equal what ``return_attention_scores=True``
@@ -38,6 +38,11 @@ How the weights are read (Keras 3.15; see setup.cfg for the supported range):
           def call(self, query, key):
               return ops.einsum("bqk,bkd->bqd", self.attention_weights(query, key), key)
 
+While the pass is traced, each layer's ``call`` is routed too, to record its query,
+key and value: self-attention (one tensor) or cross-attention, and which model inputs
+each axis comes from (:mod:`keras_viz._attention_flow`). Rollout chains only
+self-attention (:mod:`keras_viz._rollout`).
+
 Why an internal method and not ``call``: ``MultiHeadAttention.call`` returns no weights
 unless asked, and it removes the Keras masks from its inputs as it runs, so a hook after
 ``call`` could neither read the weights nor recompute them with the masks; the method
@@ -58,7 +63,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_viz._inputs import Inputs, pack
+from keras_viz._attention_flow import AttentionCall, attention_operands, input_sources
+from keras_viz._inputs import Inputs, input_names, pack
 from keras_viz._model import (
     check_backend,
     check_model,
@@ -67,14 +73,24 @@ from keras_viz._model import (
     iter_layers,
     patched_attribute,
 )
+from keras_viz._rollout import (  # noqa: F401 - re-exported: the maths on what is captured here
+    HEAD_FUSIONS,
+    attention_entropy,
+    attention_rollout,
+    fuse_heads,
+    self_attention_stack,
+)
+from keras_viz.explainers._tokens import check_token_ids, token_vocabularies
 
 __all__ = [
     "ATTENTION_METHOD_ATTRIBUTE",
     "AttentionMaps",
+    "CapturedAttention",
     "attention_entropy",
     "attention_layers",
     "attention_rollout",
     "capturing",
+    "self_attention_stack",
     "fuse_heads",
     "is_attention_layer",
 ]
@@ -88,7 +104,6 @@ tuple holding the weights at ``index``. The method must be called through ``self
 inside the layer's ``call`` (``self.attention_weights(...)``), once per call.
 """
 
-HEAD_FUSIONS = ("mean", "max", "min")
 
 
 # --------------------------------------------------------------------------- routes
@@ -129,7 +144,7 @@ def _fused_weights(attention_output: Any) -> tf.Tensor | None:
 def _mha_weights(layer: keras.layers.Layer, outputs: Any, args: tuple, kwargs: dict) -> tf.Tensor:
     """The weights of one ``_compute_attention`` call of a MultiHeadAttention."""
     if isinstance(outputs, (tuple, list)) and len(outputs) == 2 and outputs[1] is not None:
-        return outputs[1]  # the explicit path (dropout, older Keras, or asked by the model)
+        return outputs[1]  # the explicit path (dropout, or the model asks for the scores)
     method = type(layer)._compute_attention
     signature = inspect.signature(method)
     bound = signature.bind(layer, *args, **kwargs)
@@ -280,15 +295,21 @@ class AttentionMaps:
         batch_size: samples per forward pass.
 
     Returns (when called):
-        ``{layer path: (N, heads, T_query, T_key) float32}`` in call order (heads = 1 for
-        ``Attention`` and ``AdditiveAttention``). A layer called several times in one
+        A :class:`CapturedAttention`: the dict ``{layer path: (N, heads, T_query, T_key)
+        float32}`` in call order (heads = 1 for ``Attention`` and ``AdditiveAttention``),
+        with ``kinds`` (self- or cross-attention per layer) and ``query_inputs`` /
+        ``key_inputs`` (the model inputs each axis comes from); the object keeps the
+        same three attributes of its last call. A layer called several times in one
         forward pass (a shared layer) gives ``path``, ``path#1``, ``path#2``, ... Rows of
         fully masked query positions are all zero for ``MultiHeadAttention``; with
         ``layers=None``, attention layers the forward pass does not call are left out.
+        Inputs are passed on as they are (integer ids, boolean masks); token ids are
+        checked against the vocabulary of the ``Embedding`` that reads them first.
 
     Raises:
-        ValueError: the model has no attention layer, a named layer is not one, or a
-            layer runs with flash attention (which never forms the weights).
+        ValueError: the model has no attention layer, a named layer is not one, a
+            layer runs with flash attention (which never forms the weights), or a token
+            id is outside its embedding's vocabulary.
 
     Example:
         >>> maps = kv.AttentionMaps(model)(token_ids)
@@ -331,45 +352,63 @@ class AttentionMaps:
         for path, layer in zip(self.paths, self.layers):
             _check_flash(path, layer)
         self._functions: dict[tuple, tuple[Any, list[str]]] = {}
+        self._vocabularies: dict[tuple, dict[int, list[tuple[str, int]]]] = {}
+        self.kinds: dict[str, str] = {}
+        self.query_inputs: dict[str, tuple[int, ...]] = {}
+        self.key_inputs: dict[str, tuple[int, ...]] = {}
 
     def __repr__(self) -> str:
         return f"AttentionMaps(model={self.model.name!r}, layers={self.paths!r})"
 
-    def __call__(self, inputs: Any) -> dict[str, np.ndarray]:
-        data = Inputs(inputs, self.model)
+    def __call__(self, inputs: Any) -> "CapturedAttention":
+        data = Inputs(inputs, self.model, forward=True)
         parts: list[list[np.ndarray]] = []
-        names: list[str] = []
+        layout: _Layout | None = None
         for batch in data.batches(self.batch_size):
-            function, names = self._function(batch.inputs, data.structure)
+            function, layout = self._function(batch.inputs, data.structure)
+            # Ids out of range would fail inside the graph (CPU) or gather zeros (GPU).
+            check_token_ids(self._vocabularies[_signature(batch.inputs)], batch.inputs, input_names(data.structure, len(batch.inputs)))
             try:
                 parts.append([t.numpy() for t in function(*batch.inputs)])
-            except tf.errors.InvalidArgumentError as error:  # e.g. a token id outside the vocabulary
-                raise ValueError(f"The model could not be run on `inputs`: {error.message}") from None
+            except tf.errors.InvalidArgumentError as error:
+                raise ValueError(f"The model could not be run on `inputs`: {_error_summary(error)}") from None
+        names = layout.names
         if len(parts) == 1:
-            return dict(zip(names, parts[0]))
-        return {name: np.concatenate(chunks, axis=0) for name, chunks in zip(names, zip(*parts))}
+            arrays = dict(zip(names, parts[0]))
+        else:
+            arrays = {name: np.concatenate(chunks, axis=0) for name, chunks in zip(names, zip(*parts))}
+        result = CapturedAttention(arrays, layout.kinds, layout.query_inputs, layout.key_inputs)
+        self.kinds = dict(result.kinds)
+        self.query_inputs = dict(result.query_inputs)
+        self.key_inputs = dict(result.key_inputs)
+        return result
 
     def _function(self, arrays: list[np.ndarray], structure: Any):
-        key = tuple((a.shape[1:], a.dtype.str) for a in arrays)
+        key = _signature(arrays)
         if key in self._functions:
             return self._functions[key]
+        # Which embedding reads which token input (a probe on safe ids), then the ids are
+        # checked before the model ever runs on them.
+        self._vocabularies[key] = token_vocabularies(self.model, structure, arrays)
+        check_token_ids(self._vocabularies[key], arrays, input_names(structure, len(arrays)))
         if not self.model.built:
             self.model(pack(structure, [tf.constant(a[:1]) for a in arrays]), training=False)
-        names: list[str] = []
+        layout = _Layout()
         count = len(arrays)
 
         def body(*inputs):
             captured: list[tuple[keras.layers.Layer, tf.Tensor]] = []
-            with capturing(self.layers, captured):
+            calls: list[AttentionCall] = []
+            with capturing(self.layers, captured, calls):
                 self.model(pack(structure, list(inputs[:count])), training=False)
-            names.clear()
-            names.extend(self._names(captured))
+            layout.names = self._names(captured)
+            layout.describe(captured, calls, inputs[:count])
             return [tf.cast(weights, tf.float32) for _, weights in captured]
 
         specs = [tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype)) for a in arrays]
         function = tf.function(body, autograph=False).get_concrete_function(*specs)
-        self._functions[key] = (function, names)
-        return function, names
+        self._functions[key] = (function, layout)
+        return function, layout
 
     def _names(self, captured: list[tuple[keras.layers.Layer, tf.Tensor]]) -> list[str]:
         path_of = {id(layer): path for layer, path in zip(self.layers, self.paths)}
@@ -394,6 +433,86 @@ class AttentionMaps:
         return names
 
 
+class CapturedAttention(dict):
+    """What :class:`AttentionMaps` returns: ``{layer path: (N, heads, T_query, T_key)}``, a dict.
+
+    Besides the weights it says how each captured layer is wired, read while the forward
+    pass was traced (see :mod:`keras_viz._attention_flow`):
+
+    Attributes:
+        kinds: ``{path: "self" or "cross"}``: self-attention when the layer's query, key
+            and value are one tensor (``MultiHeadAttention(x, x)``), cross-attention
+            otherwise, whatever the lengths. Only self-attention layers are rolled out by
+            :func:`attention_rollout`.
+        query_inputs: ``{path: (flat model input indices)}``: the model inputs whose
+            values flow into the layer's query positions (``()`` when they come from no
+            input, e.g. learned queries); labels of the query axis are taken from those.
+        key_inputs: the same for the key positions.
+    """
+
+    def __init__(
+        self,
+        arrays: Mapping[str, np.ndarray] = (),
+        kinds: Mapping[str, str] | None = None,
+        query_inputs: Mapping[str, tuple[int, ...]] | None = None,
+        key_inputs: Mapping[str, tuple[int, ...]] | None = None,
+    ):
+        super().__init__(arrays)
+        self.kinds = dict(kinds or {})
+        self.query_inputs = dict(query_inputs or {})
+        self.key_inputs = dict(key_inputs or {})
+
+
+class _Layout:
+    """Names and wiring of the captured layers of one traced signature."""
+
+    def __init__(self):
+        self.names: list[str] = []
+        self.kinds: dict[str, str] = {}
+        self.query_inputs: dict[str, tuple[int, ...]] = {}
+        self.key_inputs: dict[str, tuple[int, ...]] = {}
+
+    def describe(self, captured: list, calls: list[AttentionCall], inputs: Sequence[tf.Tensor]) -> None:
+        """Matches the k-th capture of a layer with its k-th call and reads kind and axis sources."""
+        by_layer: dict[int, list[AttentionCall]] = {}
+        for call in calls:
+            by_layer.setdefault(id(call.layer), []).append(call)
+        placeholders = {t.name: i for i, t in enumerate(inputs) if hasattr(t, "op")}
+        redirects = {t.name: call.query for call in calls if call.query is not None for t in call.outputs if hasattr(t, "op")}
+        memo: dict[str, frozenset[int]] = {}
+        seen: dict[int, int] = {}
+        self.kinds, self.query_inputs, self.key_inputs = {}, {}, {}
+        for name, (layer, _) in zip(self.names, captured):
+            k = seen.get(id(layer), 0)
+            seen[id(layer)] = k + 1
+            mine = by_layer.get(id(layer), [])
+            call = mine[k] if k < len(mine) else None
+            if call is None:
+                continue
+            self.kinds[name] = call.kind
+            self.query_inputs[name] = input_sources(call.query, placeholders, redirects, memo)
+            self.key_inputs[name] = input_sources(call.key, placeholders, redirects, memo)
+
+
+def _signature(arrays: Sequence[np.ndarray]) -> tuple:
+    return tuple((a.shape[1:], a.dtype.str) for a in arrays)
+
+
+def _error_summary(error: tf.errors.OpError) -> str:
+    """The lines of a TensorFlow error that say what went wrong, without the graph's traceback."""
+    lines = []
+    for line in str(error.message).splitlines():
+        text = line.strip()
+        if (
+            not text
+            or text.startswith(("Graph execution error", "Detected at node", "defined at", "File ", "[[", "Stack trace"))
+            or line.startswith(("  ", "\t"))
+        ):
+            continue
+        lines.append(text)
+    return " ".join(lines) or type(error).__name__
+
+
 def _by_method(layers: Sequence[keras.layers.Layer]) -> dict[str, list[keras.layers.Layer]]:
     groups: dict[str, list[keras.layers.Layer]] = {}
     for layer in layers:
@@ -402,12 +521,17 @@ def _by_method(layers: Sequence[keras.layers.Layer]) -> dict[str, list[keras.lay
 
 
 @contextlib.contextmanager
-def capturing(layers: Sequence[keras.layers.Layer], captured: list) -> Iterator[list]:
+def capturing(
+    layers: Sequence[keras.layers.Layer], captured: list, calls: list | None = None
+) -> Iterator[list]:
     """Appends ``(layer, (N, heads, T_query, T_key) weights)`` to ``captured`` at each call.
 
     For use around a forward pass that is being traced (or run eagerly); each layer's
     weights method is routed through a hook that reads the weights and hands the
-    method's own result on unchanged.
+    method's own result on unchanged. With ``calls`` (a list), each call of a layer also
+    appends an :class:`~keras_viz._attention_flow.AttentionCall`: the query, key and
+    value it was called with and its outputs (self- or cross-attention, see
+    :mod:`keras_viz._attention_flow`).
     """
 
     def hook(layer, outputs, args, kwargs):
@@ -415,114 +539,15 @@ def capturing(layers: Sequence[keras.layers.Layer], captured: list) -> Iterator[
         captured.append((layer, _as_heads(weights, layer, layer.name)))
         return outputs
 
+    def record(layer, outputs, args, kwargs):
+        query, key, value = attention_operands(layer, args, kwargs)
+        flat = [t for t in tf.nest.flatten(outputs) if tf.is_tensor(t)]
+        calls.append(AttentionCall(layer, query, key, value, flat))
+        return outputs
+
     with contextlib.ExitStack() as stack:
         for method, group in _by_method(layers).items():
             stack.enter_context(intercept(group, hook, method=method))
+        if calls is not None:  # after the weights methods: `call` may be one of them
+            stack.enter_context(intercept(layers, record))
         yield captured
-
-
-# --------------------------------------------------------------------------- maths
-
-
-def _stack_layers(maps: Any) -> tuple[list[str], list[np.ndarray]]:
-    if isinstance(maps, Mapping):
-        names, arrays = list(maps.keys()), list(maps.values())
-    elif isinstance(maps, (list, tuple)):
-        names, arrays = [f"maps[{i}]" for i in range(len(maps))], list(maps)
-    else:
-        raise TypeError(
-            f"`maps` must be the dict AttentionMaps returns or a list of (N, heads, T, T) arrays; "
-            f"received {type(maps).__name__}"
-        )
-    if not arrays:
-        raise ValueError("`maps` is empty: pass the weights of at least one layer.")
-    return names, arrays
-
-
-def fuse_heads(weights: np.ndarray, head_fusion: str = "mean") -> np.ndarray:
-    """Combines the heads of ``(..., heads, T_query, T_key)`` weights: mean, max or min."""
-    if head_fusion not in HEAD_FUSIONS:
-        raise ValueError(f"`head_fusion`={head_fusion!r} is not one of {', '.join(HEAD_FUSIONS)}.")
-    return getattr(np, head_fusion)(weights, axis=-3)
-
-
-def attention_rollout(maps: Any, *, head_fusion: str = "mean", residual: bool = True) -> np.ndarray:
-    """Attention rollout (Abnar & Zuidema, "Quantifying Attention Flow in Transformers", 2020).
-
-    For each layer ``l`` (first to last) the heads are fused into ``A_l``; with
-    ``residual`` the skip connection is accounted for as ``Â_l = 0.5·A_l + 0.5·I`` and
-    each row renormalised to sum to 1. The rollout is the product
-    ``R = Â_L · … · Â_2 · Â_1``: ``R[i, j]`` is how much token ``j`` at the input flows
-    into position ``i`` at the output. Rows that are all zero (fully masked queries)
-    stay zero without ``residual`` and become the identity row with it; nothing is
-    divided by zero.
-
-    Args:
-        maps: self-attention weights of the stacked layers, first layer first: the dict
-            :class:`AttentionMaps` returns (in call order), or a list of arrays, each
-            ``(N, heads, T, T)``, ``(heads, T, T)`` or ``(T, T)``.
-        head_fusion: ``"mean"`` (default), ``"max"`` or ``"min"`` over heads.
-        residual: add the identity for the residual connections (default True).
-
-    Returns:
-        float32 ``(N, T, T)`` (or ``(T, T)`` for unbatched inputs).
-
-    Raises:
-        ValueError: a layer is not square self-attention, or layers disagree in shape.
-    """
-    if head_fusion not in HEAD_FUSIONS:
-        raise ValueError(f"`head_fusion`={head_fusion!r} is not one of {', '.join(HEAD_FUSIONS)}.")
-    names, arrays = _stack_layers(maps)
-    fused = []
-    for name, array in zip(names, arrays):
-        array = np.asarray(array, np.float32)
-        if array.ndim < 2 or array.shape[-1] != array.shape[-2]:
-            raise ValueError(
-                f"Attention rollout needs self-attention (T × T) weights, but layer {name!r} "
-                f"has shape {array.shape} (cross-attention cannot be chained)."
-            )
-        if array.ndim > 4:
-            raise ValueError(f"Layer {name!r} has weights of shape {array.shape}; expected (N, heads, T, T).")
-        if array.ndim >= 3:
-            array = fuse_heads(array, head_fusion)
-        if not np.all(np.isfinite(array)):
-            raise ValueError(f"Layer {name!r} has NaN or infinite attention weights.")
-        fused.append(array)
-    shapes = {a.shape for a in fused}
-    if len(shapes) > 1:
-        listing = ", ".join(f"{n}: {a.shape}" for n, a in zip(names, fused))
-        raise ValueError(f"The layers' weights disagree in shape after fusing heads ({listing}).")
-    size = fused[0].shape[-1]
-    identity = np.eye(size, dtype=np.float32)
-    rollout = None
-    for layer in fused:
-        step = 0.5 * layer + 0.5 * identity if residual else layer
-        sums = step.sum(axis=-1, keepdims=True)
-        step = np.divide(step, sums, out=np.zeros_like(step), where=sums > 0)
-        rollout = step if rollout is None else step @ rollout
-    return rollout.astype(np.float32)
-
-
-def attention_entropy(weights: np.ndarray) -> np.ndarray:
-    """Mean entropy (nats) of each head's attention distributions.
-
-    ``H = −Σ_k p_k log p_k`` per query row, averaged over samples and query rows whose
-    weights are not all zero (fully masked queries are left out). A head that looks at
-    one key has entropy 0; one that spreads evenly over ``T`` keys has ``log T``.
-
-    Args:
-        weights: ``(N, heads, T_query, T_key)``.
-
-    Returns:
-        float32 ``(heads,)``; NaN for a head whose rows are all masked.
-    """
-    weights = np.asarray(weights, np.float64)
-    if weights.ndim != 4:
-        raise ValueError(f"`weights` must be (N, heads, T_query, T_key); received shape {weights.shape}")
-    logs = np.log(weights, out=np.zeros_like(weights), where=weights > 0)
-    rows = -(weights * logs).sum(axis=-1)  # (N, heads, T_query)
-    live = weights.sum(axis=-1) > 0
-    counts = live.sum(axis=(0, 2))
-    totals = np.where(live, rows, 0.0).sum(axis=(0, 2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, totals / np.maximum(counts, 1), np.nan).astype(np.float32)

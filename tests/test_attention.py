@@ -9,7 +9,7 @@ import keras
 from keras import layers, ops
 
 import keras_viz as kv
-from keras_viz.attention import attention_entropy, capturing, fuse_heads
+from keras_viz.attention import _error_summary, attention_entropy, capturing, fuse_heads
 
 T, D, VOCAB = 6, 8, 20
 IDS = np.array([[1, 2, 3, 0, 0, 0], [4, 5, 6, 7, 8, 9], [3, 3, 1, 2, 0, 0]], np.int32)
@@ -87,6 +87,7 @@ def test_mha_cross_attention_equals_return_attention_scores(mask_zero):
     model = mha_cross_model(mask_zero)
     maps = kv.AttentionMaps(model)(CROSS_IDS)
     assert maps["cross"].shape == (2, 3, 4, T)
+    assert (maps.kinds, maps.query_inputs, maps.key_inputs) == ({"cross": "cross"}, {"cross": (0,)}, {"cross": (1,)})
     q, k = _embed(model, "q_emb", CROSS_IDS[0]), _embed(model, "k_emb", CROSS_IDS[1])
     close(maps["cross"], _direct(model.get_layer("cross"), q, k))
     if mask_zero:
@@ -161,6 +162,7 @@ def test_every_model_kind_and_outputs_bit_identical(build, path):
     model(IDS)
     maps = kv.AttentionMaps(model)(IDS)
     assert list(maps) == [path]
+    assert (maps.kinds, maps.query_inputs, maps.key_inputs) == ({path: "self"}, {path: (0,)}, {path: (0,)})
     inner = kv.find_layer(model, path)
     x = _embed(model, "emb", IDS)
     close(maps[path], _direct(inner, x, x))
@@ -265,6 +267,90 @@ def test_custom_layer_exposes_its_weights_through_the_hook():
     np.testing.assert_allclose(weights[:, 0], expected / expected.sum(-1, keepdims=True), rtol=1e-5, atol=1e-6)
 
 
+def test_boolean_attention_mask_input_is_passed_through():
+    # A model input of dtype bool (an attention mask, as Keras' own Transformer examples
+    # build it) reaches the model as booleans; integer ids stay integers.
+    ids = keras.Input((T,), dtype="int32", name="ids")
+    mask = keras.Input((T, T), dtype="bool", name="attention_mask")
+    x = layers.Embedding(VOCAB, D, name="emb")(ids)
+    a = layers.MultiHeadAttention(2, 4, name="mha")(x, x, attention_mask=mask)
+    model = keras.Model([ids, mask], layers.Dense(3)(layers.GlobalAveragePooling1D()(a)))
+    banded = np.abs(np.arange(T)[:, None] - np.arange(T)[None]) <= 1
+    masks = np.stack([banded, np.tril(np.ones((T, T), bool)), np.ones((T, T), bool)])
+    maps = kv.AttentionMaps(model)([IDS, masks])
+    x = _embed(model, "emb", IDS)
+    close(maps["mha"], _direct(model.get_layer("mha"), x, x, attention_mask=masks))
+    assert np.all(maps["mha"][:, :, ~banded][0] == 0) and np.all(maps["mha"][1][:, ~np.tril(np.ones((T, T), bool))] == 0)
+    as_numbers = kv.AttentionMaps(model)([IDS, masks.astype(np.int32)])  # 0/1 numbers are taken as booleans
+    np.testing.assert_array_equal(as_numbers["mha"], maps["mha"])
+    features = kv.FeatureMaps(model, ["mha"])([IDS, masks])["mha"]
+    np.testing.assert_allclose(features, model.get_layer("mha")(x, x, attention_mask=masks), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"`inputs\[1\]` feeds a boolean model input .* other than 0 and 1"):
+        kv.AttentionMaps(model)([IDS, masks * 2.0])
+    with pytest.raises(TypeError, match=r"`inputs\[1\]` has dtype bool; explainers take"):
+        kv.Saliency(model)([IDS, masks])  # explainers keep their checks
+
+
+def encoder_decoder():
+    """Source and target of equal length (a copy task): every attention matrix is T × T."""
+    src = keras.Input((T,), dtype="int32", name="src")
+    tgt = keras.Input((T,), dtype="int32", name="tgt")
+    x = layers.Embedding(VOCAB, D, name="src_emb")(src)
+    for i in range(2):
+        x = layers.LayerNormalization()(x + layers.MultiHeadAttention(2, 4, name=f"enc_{i}")(x, x))
+    y = layers.Embedding(VOCAB, D, name="tgt_emb")(tgt)
+    for i in range(2):
+        y = y + layers.MultiHeadAttention(2, 4, name=f"dec_self_{i}")(y, y, use_causal_mask=True)
+        y = layers.LayerNormalization()(y + layers.MultiHeadAttention(2, 4, name=f"cross_{i}")(y, x))
+    z = layers.Attention(name="luong_self")([y, y])  # Attention([x, x]) is self-attention too
+    return keras.Model([src, tgt], layers.Dense(VOCAB)(z), name="copy_transformer")
+
+
+def test_kinds_and_axis_sources_of_an_encoder_decoder_of_equal_lengths():
+    model = encoder_decoder()
+    maps = kv.AttentionMaps(model)([IDS, IDS[::-1].copy()])  # capture result, a dict with the wiring
+    assert isinstance(maps, dict) and all(w.shape[2:] == (T, T) for w in maps.values())
+    cross = {"cross_0", "cross_1"}
+    assert maps.kinds == {name: "cross" if name in cross else "self" for name in maps}
+    # Query positions: the decoder's stay the target's through its cross-attention layers.
+    assert maps.query_inputs == {name: (0,) if name.startswith("enc") else (1,) for name in maps}
+    assert maps.key_inputs == {name: (0,) if name.startswith("enc") or name in cross else (1,) for name in maps}
+    # Rollout chains one stack of self-attention layers over one sequence, never
+    # cross-attention: by default the largest, the decoder's 3 (the encoder has 2).
+    assert kv.attention.self_attention_stack(maps) == ["dec_self_0", "dec_self_1", "luong_self"]
+    np.testing.assert_allclose(
+        kv.attention_rollout(maps), kv.attention_rollout([maps[n] for n in ("dec_self_0", "dec_self_1", "luong_self")]), rtol=1e-6
+    )
+    encoder = kv.attention_rollout(maps, layers=["enc_0", "enc_1"])
+    np.testing.assert_allclose(encoder, kv.attention_rollout([maps["enc_0"], maps["enc_1"]]), rtol=1e-6)
+    only_cross = kv.AttentionMaps(model, ["cross_0", "cross_1"])([IDS, IDS])
+    with pytest.raises(ValueError, match=r"holds no self-attention layer to roll out \(cross_0 \(cross\), cross_1 \(cross\)\)"):
+        kv.attention_rollout(only_cross)
+    with pytest.raises(ValueError, match=r"`layers` names 'enc_9', not in `maps`"):
+        kv.attention_rollout(maps, layers=["enc_9"])
+    capture = kv.AttentionMaps(model)
+    capture([IDS, IDS])
+    assert capture.kinds == maps.kinds and capture.query_inputs == maps.query_inputs
+
+
+def test_axis_sources_of_learned_queries_summed_inputs_and_custom_layers():
+    from keras_viz.attention_demo import LearnedQueries
+
+    ids = keras.Input((T,), dtype="int32", name="ids")
+    segments = keras.Input((T,), dtype="int32", name="segments")
+    x = layers.Embedding(VOCAB, D)(ids) + layers.Embedding(2, D)(segments)  # BERT's token + segment
+    x = x + layers.MultiHeadAttention(2, 4, name="self")(x, x)
+    queries = LearnedQueries(3, D, name="queries")(x)  # shaped by the batch, valued by weights
+    pooled = layers.MultiHeadAttention(2, 4, name="pool")(queries, x)
+    own = OwnAttention(name="own")(pooled, x)
+    model = keras.Model([ids, segments], own)
+    maps = kv.AttentionMaps(model)([IDS, (IDS > 2).astype(np.int32)])
+    assert maps.kinds == {"self": "self", "pool": "cross", "own": "cross"}
+    assert maps.query_inputs == {"self": (0, 1), "pool": (), "own": ()}
+    assert maps.key_inputs == {"self": (0, 1), "pool": (0, 1), "own": (0, 1)}
+    assert kv.attention.self_attention_stack(maps) == ["self"]
+
+
 # --------------------------------------------------------------------------- errors
 
 
@@ -289,6 +375,19 @@ def test_model_without_attention_and_bad_layers():
         kv.AttentionMaps(model, ["mah"])
     with pytest.raises(ValueError, match=r"shape \(3, 5\) but the model expects \(None, 6\)"):
         kv.AttentionMaps(model)(IDS[:, :5])
+
+
+def test_token_ids_outside_the_vocabulary_are_named_not_dumped():
+    model = mha_cross_model()
+    bad = [CROSS_IDS[0], np.where(CROSS_IDS[1] == 9, VOCAB, CROSS_IDS[1])]  # in the second sample
+    with pytest.raises(ValueError, match=r"^`inputs\[1\]` holds token id 20, outside the vocabulary of embedding layer 'k_emb' \(ids 0..19\)\.$"):
+        kv.AttentionMaps(model)(bad)
+    capture = kv.AttentionMaps(model, batch_size=1)
+    capture(CROSS_IDS)  # traced on good ids; a later bad batch is caught before it runs
+    with pytest.raises(ValueError, match=r"^`inputs\[0\]` holds token id -3"):
+        capture([np.where(CROSS_IDS[0] == 6, -3, CROSS_IDS[0]), CROSS_IDS[1]])
+    dump = tf.errors.InvalidArgumentError(None, None, "Graph execution error:\n\nDetected at node x defined at (most recent call last):\n  File \"a.py\", line 1, in <module>\n\nindices[1,4] = 20 is not in [0, 20)\n\t [[{{node x}}]] [Op:__inference_body_9]")
+    assert _error_summary(dump) == "indices[1,4] = 20 is not in [0, 20)"
 
 
 # --------------------------------------------------------------------------- rollout, entropy

@@ -54,8 +54,8 @@ def test_words_from_a_vocabulary_give_one_picture_per_layer_and_a_rollout(files,
         with Image.open(tmp_path / name) as image:
             pixels = np.asarray(image.convert("RGB"), np.float32)
         assert pixels.std() > 5
-    assert "block_1: 2 head(s), 6x6; entropy per head (nats):" in out
-    assert "rollout through 2 layers" in out
+    assert "block_1: self-attention, 2 head(s), 6x6; entropy per head (nats):" in out
+    assert "rollout through 2 self-attention layers (block_1, block_2)" in out
 
 
 def test_words_and_their_integer_ids_give_the_same_attention(files, tmp_path, capsys):
@@ -117,3 +117,31 @@ def test_arguments_are_checked_before_tensorflow_is_imported(tmp_path, argv):
                             timeout=60, cwd=tmp_path)
     assert "TF-NOT-IMPORTED" in result.stdout, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
+
+
+def test_cross_attention_of_equal_length_is_neither_rolled_out_nor_labelled_with_the_source(tmp_path, capsys):
+    # The demo's reversal Transformer: its cross-attention is 8 × 8 like the encoder's
+    # self-attention, but its queries are learned output positions, not source letters.
+    from keras_viz import attention_demo, render
+    from keras_viz.attention import AttentionMaps
+
+    keras.utils.set_random_seed(0)
+    model = attention_demo.build_reversal_transformer()
+    model.save(tmp_path / "reversal.keras")
+    letters = list(attention_demo.LETTERS[:12])
+    (tmp_path / "letters.txt").write_text("\n".join(letters) + "\n", encoding="utf-8")
+    sequence = "a b c d e f g h"
+    code, out, err = run_cli(capsys, "attention", tmp_path / "reversal.keras", sequence, "--vocab",
+                             tmp_path / "letters.txt", "--output", tmp_path / "out")
+    assert code == 0, err
+    assert "encoder_self_attention: self-attention, 2 head(s), 8x8" in out
+    assert "cross_attention: cross-attention, 2 head(s), 8x8" in out
+    assert "no rollout: it chains a stack of at least 2 self-attention layers; found 1 (encoder_self_attention), " \
+           "and cross-attention (cross_attention), which is never chained" in out
+    assert not (tmp_path / "out" / "rollout.png").exists()
+    maps = AttentionMaps(model)(np.arange(8, dtype=np.int32)[None])
+    tokens = sequence.split()
+    for name, queries in (("encoder_self_attention", tokens), ("cross_attention", None)):
+        with Image.open(tmp_path / "out" / f"{name}_heads.png") as image:
+            written = np.asarray(image.convert("RGB"))
+        np.testing.assert_array_equal(written, render.attention_heads(maps[name][0], queries, tokens))

@@ -135,6 +135,16 @@ def test_font_argument_and_environment_variable(tmp_path, monkeypatch):
     if DEJAVU is not None:
         monkeypatch.setenv(_text.FONT_ENV, DEJAVU)
         assert font_chain(13).paths[0] == DEJAVU
+    # A named file that exists but is no font is an error too, not silently skipped.
+    broken = tmp_path / "broken.ttf"
+    broken.write_bytes(b"not a font")
+    with pytest.raises(ValueError, match=r"Font file .*broken.ttf.* \(from `font`\) could not be read as a TrueType or OpenType font"):
+        render.attention_heatmap(np.eye(2), ["a", "b"], font=str(broken))
+    monkeypatch.setenv(_text.FONT_ENV, str(broken))
+    with pytest.raises(ValueError, match=r"broken.ttf.* \(from KERAS_VIZ_FONT\) could not be read"):
+        font_chain(13)
+    monkeypatch.delenv(_text.FONT_ENV)
+    assert len(FontChain([str(broken)], 13).fonts) == 1  # a font found on the machine: skipped (built-in font)
 
 
 def test_heads_grid_alignment_marks_and_patch_overlay():

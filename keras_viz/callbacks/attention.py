@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -9,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_viz import render
-from keras_viz.attention import AttentionMaps, attention_entropy, attention_rollout
+from keras_viz.attention import AttentionMaps, attention_entropy, attention_rollout, self_attention_stack
 from keras_viz.callbacks.base import VizCallback
 from keras_viz.callbacks.explanations import _fixed_inputs
 from keras_viz.tensorboard import image_summary
@@ -25,10 +26,63 @@ def _sample_count(inputs: Any) -> int:
     return len(inputs[0] if isinstance(inputs, list) else inputs)
 
 
-def _sequence_lengths(inputs: Any) -> list[int]:
-    """The length of axis 1 of each fixed input array (the sequence length of token inputs)."""
-    arrays = list(inputs.values()) if isinstance(inputs, dict) else inputs if isinstance(inputs, list) else [inputs]
-    return [int(np.shape(a)[1]) for a in arrays if np.ndim(a) >= 2]
+def _flat_keys(inputs: Any) -> list[Any]:
+    """What names each fixed input in flat (model) order: dict keys (sorted), else indices."""
+    if isinstance(inputs, dict):
+        return sorted(inputs, key=str)
+    return list(range(len(inputs) if isinstance(inputs, list) else 1))
+
+
+def _sequence_lengths(inputs: Any) -> list[int | None]:
+    """The length of axis 1 of each fixed input array in flat order (None below rank 2)."""
+    arrays = (
+        [inputs[key] for key in _flat_keys(inputs)]
+        if isinstance(inputs, dict)
+        else inputs if isinstance(inputs, list) else [inputs]
+    )
+    return [int(np.shape(a)[1]) if np.ndim(a) >= 2 else None for a in arrays]
+
+
+def _input_tokens(tokens: Any, inputs: Any, count: int) -> dict[int, PerSample]:
+    """``tokens`` as ``{flat input index: per-sample labels}``.
+
+    One list per sample labels the first input of that sequence length; a mapping names
+    its inputs by flat index (or by key when ``inputs`` is a dict).
+    """
+    if tokens is None:
+        return {}
+    lengths = _sequence_lengths(inputs)
+    keys = _flat_keys(inputs)
+    if isinstance(tokens, Mapping):
+        resolved = {}
+        for key, labels in tokens.items():
+            if key in keys and isinstance(inputs, dict):
+                index = keys.index(key)
+            elif isinstance(key, (int, np.integer)) and not isinstance(key, bool) and 0 <= key < len(lengths):
+                index = int(key)
+            else:
+                raise ValueError(
+                    f"`tokens` names input {key!r}; the fixed inputs are "
+                    f"{', '.join(map(repr, keys))} (flat indices 0..{len(lengths) - 1})."
+                )
+            expected = [] if lengths[index] is None else [lengths[index]]
+            if labels is not None:
+                resolved[index] = _check_tokens(labels, count, expected, f"tokens[{key!r}]")
+        return resolved
+    checked = _check_tokens(tokens, count, [n for n in lengths if n is not None], "tokens")
+    if len(checked[0]) not in lengths:
+        raise ValueError(
+            f"`tokens`[0] has {len(checked[0])} tokens but no fixed input has a sequence of that "
+            f"length (axis 1 of the inputs: {lengths})."
+        )
+    index = lengths.index(len(checked[0]))
+    for sample, labels in enumerate(checked):
+        if len(labels) != lengths[index]:
+            raise ValueError(
+                f"`tokens`[{sample}] has {len(labels)} tokens but `tokens`[0] labels input {index} "
+                f"of length {lengths[index]}; give one token per position of one input."
+            )
+    return {index: checked}
 
 
 def _check_tokens(tokens: Any, count: int, lengths: list[int], name: str) -> PerSample | None:
@@ -102,23 +156,33 @@ class AttentionCallback(VizCallback):
       specialise (attend to one position) fall towards 0; a head that spreads evenly
       over ``T`` keys stays at ``log T``;
     * ``attention/rollout``: the attention rollout (Abnar & Zuidema 2020) through the
-      layers named by ``rollout``;
+      model's stack of self-attention layers (or the layers named by ``rollout``);
     * ``attention/<layer>/overlay``: for image inputs ``(N, H, W, C)`` whose attention
-      runs over patches, the head-averaged attention each patch receives, over the image.
+      runs over patches, the head-averaged attention each patch receives, over the image
+      (a layer whose keys are not a square grid of patches gets no overlay, and a
+      warning says so once).
+
+    Each axis of a layer is labelled from the model input its positions come from,
+    read while the forward pass is traced (:class:`~keras_viz.attention.CapturedAttention`):
+    the encoder's self-attention and the keys of a cross-attention from the source
+    tokens, the queries of a decoder from the target tokens; an axis that comes from no
+    labelled input (learned queries) from ``query_tokens``/``key_tokens``, else indices.
 
     Args:
         inputs: the fixed inputs (e.g. ``x_val[:4]``, token ids as they are).
-        tokens: one list of strings per input sample, labelling the positions of the
-            input sequence: the query and key axes of every layer with that length.
-            None draws indices only.
-        query_tokens: labels of query axes that differ from ``tokens`` (e.g. a
-            decoder's output positions): one list per sample, or ``{layer path: one list
-            per sample}`` for chosen layers.
-        key_tokens: the same for key axes (e.g. the source sentence of cross-attention).
+        tokens: the labels of a token input: one list of strings per input sample,
+            labelling the first input of that sequence length; or, for several token
+            inputs (a source and a target), ``{input: one list per sample}`` with flat
+            input indices (or the keys of a dict of ``inputs``). None draws indices.
+        query_tokens: labels of query axes that come from no labelled input (e.g. a
+            decoder's learned output positions): one list per sample, or ``{layer path:
+            one list per sample}`` for chosen layers (these take precedence).
+        key_tokens: the same for key axes.
         layers: attention layers to draw (names/paths); None finds them all.
-        rollout: True (default) rolls out every captured layer when all are square and
-            of one length (a stack of self-attention layers); a list of layer paths
-            rolls out those (e.g. only the encoder of an encoder-decoder); False none.
+        rollout: True (default) rolls out the model's stack of self-attention layers
+            (:func:`~keras_viz.attention.self_attention_stack`; cross-attention is never
+            chained) when it has at least two layers; a list of layer paths rolls out
+            those; False none.
         log_dir: the ``log_dir`` of ``keras.callbacks.TensorBoard``.
         freq: log every ``freq`` epochs (and after the last); None (default): under the
             callbacks' shared time ``budget`` (first and last epoch always; see
@@ -152,7 +216,7 @@ class AttentionCallback(VizCallback):
         super().__init__(log_dir=log_dir, freq=freq, **options)
         self.inputs = _fixed_inputs(inputs, self.max_outputs)
         count = _sample_count(self.inputs)
-        self.tokens = _check_tokens(tokens, count, _sequence_lengths(self.inputs), "tokens")
+        self.input_tokens = _input_tokens(tokens, self.inputs, count)
         self.query_tokens = _check_axis_tokens(query_tokens, count, "query_tokens")
         self.key_tokens = _check_axis_tokens(key_tokens, count, "key_tokens")
         if layers is not None and (isinstance(layers, (str, int)) or not isinstance(layers, Sequence)):
@@ -165,6 +229,8 @@ class AttentionCallback(VizCallback):
         self.colormap = colormap
         self.font_size = int(font_size)
         self._maps: AttentionMaps | None = None
+        self._wiring: tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]] = ({}, {})
+        self._overlay_skipped: set[str] = set()
 
     def _attention(self) -> AttentionMaps:
         if self._maps is None or self._maps.model is not self.model:
@@ -179,6 +245,7 @@ class AttentionCallback(VizCallback):
 
     def _log(self, step: int, prefix: str):
         maps = self._attention()(self.inputs)
+        self._wiring = (dict(maps.query_inputs), dict(maps.key_inputs))
         self._check_layer_names(maps)
         entropies = {name: attention_entropy(weights) for name, weights in maps.items()}
         rollout = self._rollout(maps)
@@ -211,7 +278,7 @@ class AttentionCallback(VizCallback):
                 names, values = rollout
                 image_summary(
                     f"{prefix}attention/rollout",
-                    _pad([self.rollout_picture(i, values[i]) for i in range(len(values))]),
+                    _pad([self.rollout_picture(i, values[i], names[0]) for i in range(len(values))]),
                     step=step,
                     max_outputs=self.max_outputs,
                     description=f"Attention rollout (Abnar & Zuidema 2020) through {', '.join(names)}.",
@@ -233,28 +300,36 @@ class AttentionCallback(VizCallback):
         if self.rollout is False:
             return None
         if self.rollout is True:
-            names = list(maps)
-            shapes = {weights.shape[2:] for weights in maps.values()}
-            if len(names) < 2 or len(shapes) != 1 or next(iter(shapes))[0] != next(iter(shapes))[1]:
-                return None  # not a stack of equal self-attention layers
+            names = self_attention_stack(maps)
+            if len(names) < 2:
+                return None  # no stack of self-attention layers to chain
         else:
             missing = [name for name in self.rollout if name not in maps]
             if missing:
                 raise ValueError(f"`rollout` names {', '.join(missing)}, not captured; captured: {', '.join(maps)}.")
             names = self.rollout
-        return names, attention_rollout({name: maps[name] for name in names})
+        return names, attention_rollout(maps, layers=names)
 
     # -- drawing (write job) ---------------------------------------------------
 
-    def _axis(self, option: Any, name: str, sample: int) -> list[str] | None:
-        per_sample = option.get(name) if isinstance(option, dict) else option
-        return None if per_sample is None else per_sample[sample]
+    def _axis_labels(self, option: Any, name: str, sample: int, length: int, sources: tuple[int, ...]) -> list[str] | None:
+        """Labels of one axis: the layer's own option, the tokens of its input, the global option."""
+        if isinstance(option, dict) and option.get(name) is not None:
+            return _fitting(length, option[name][sample])
+        for index in sources:
+            if index in self.input_tokens:
+                labels = _fitting(length, self.input_tokens[index][sample])
+                if labels is not None:
+                    return labels
+        if option is not None and not isinstance(option, dict):
+            return _fitting(length, option[sample])
+        return None
 
     def labels(self, name: str, sample: int, shape: tuple[int, int]) -> tuple[list[str] | None, list[str] | None]:
         """Query and key labels of layer ``name`` for ``sample`` (weights ``(T_query, T_key)``)."""
-        tokens = None if self.tokens is None else self.tokens[sample]
-        queries = _fitting(shape[0], self._axis(self.query_tokens, name, sample), tokens)
-        keys = _fitting(shape[1], self._axis(self.key_tokens, name, sample), tokens)
+        query_inputs, key_inputs = self._wiring
+        queries = self._axis_labels(self.query_tokens, name, sample, shape[0], query_inputs.get(name, ()))
+        keys = self._axis_labels(self.key_tokens, name, sample, shape[1], key_inputs.get(name, ()))
         return queries, keys
 
     def heads_picture(self, name: str, sample: int, weights: np.ndarray) -> np.ndarray:
@@ -262,8 +337,9 @@ class AttentionCallback(VizCallback):
         queries, keys = self.labels(name, sample, weights.shape[1:])
         return render.attention_heads(weights, queries, keys, colormap=self.colormap, font_size=self.font_size)
 
-    def rollout_picture(self, sample: int, rollout: np.ndarray) -> np.ndarray:
-        tokens = _fitting(rollout.shape[0], None if self.tokens is None else self.tokens[sample])
+    def rollout_picture(self, sample: int, rollout: np.ndarray, layer: str | None = None) -> np.ndarray:
+        """The rollout of one sample, labelled like the query axis of ``layer`` (its first layer)."""
+        tokens = None if layer is None else self.labels(layer, sample, rollout.shape)[0]
         return render.attention_heatmap(
             rollout, tokens, tokens, title="rollout", colormap=self.colormap, font_size=self.font_size
         )
@@ -288,8 +364,15 @@ class AttentionCallback(VizCallback):
         received = weights.mean(axis=(1, 2))  # (N, T_key): attention each position receives
         try:
             pictures = [render.patch_attention_overlay(image, row) for image, row in zip(images, received)]
-        except ValueError:
-            return  # the keys are not a square grid of patches: no overlay for this layer
+        except ValueError as error:
+            if name not in self._overlay_skipped:  # said once per layer, not at every log
+                self._overlay_skipped.add(name)
+                warnings.warn(
+                    f"AttentionCallback: no image overlay for attention layer {name!r}: {error}",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            return
         image_summary(
             f"{prefix}attention/{name}/overlay",
             np.stack(pictures),

@@ -7,9 +7,11 @@ format of ``TextVectorization.get_vocabulary()`` and of BERT's ``vocab.txt``) to
 looked up there; without it the tokens must be integer ids. Sequences shorter than a
 model input's fixed length are padded with ``--pad-id``.
 
-Writes ``<layer>_heads.png`` per attention layer (every head and their average, tokens on
-both axes) and ``rollout.png`` when the self-attention layers can be rolled out, and prints
-each head's attention entropy.
+Writes ``<layer>_heads.png`` per attention layer (every head and their average; each axis
+labelled with the tokens of the SEQUENCE its positions come from, indices where they come
+from none, e.g. a decoder's learned queries) and ``rollout.png`` when the model has a stack
+of at least two self-attention layers (cross-attention is never rolled out), and prints
+each layer's kind (self- or cross-attention) and each head's attention entropy.
 """
 
 from __future__ import annotations
@@ -146,33 +148,43 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"unknown --colormap {args.colormap!r}; choose one of: {', '.join(render.available_colormaps())}")
     model = _common.load_model(args.model, args.custom_objects)
 
-    from keras_viz.attention import AttentionMaps, attention_entropy, attention_rollout
+    from keras_viz.attention import AttentionMaps, attention_entropy, attention_rollout, self_attention_stack
 
     inputs, labels = _model_inputs(model, parsed, args.pad_id, vocabulary)
     maps = AttentionMaps(model, args.layer)(inputs[0] if len(inputs) == 1 else inputs)
     os.makedirs(args.output, exist_ok=True)
     for name, weights in maps.items():
         _, heads, queries, keys = weights.shape
-        query_labels = next((t for t in labels if len(t) == queries), None)
-        key_labels = next((t for t in labels if len(t) == keys), None)
+        query_labels = _axis_labels(labels, maps.query_inputs.get(name, ()), queries)
+        key_labels = _axis_labels(labels, maps.key_inputs.get(name, ()), keys)
         picture = render.attention_heads(weights[0], query_labels, key_labels, colormap=args.colormap)
         out = os.path.join(args.output, f"{_file_name(name)}_heads.png")
         render.to_pil(picture).save(out)
         entropy = ", ".join(f"{value:.3f}" for value in attention_entropy(weights))
-        print(f"{name}: {heads} head(s), {queries}x{keys}; entropy per head (nats): {entropy} -> {out}")
-    if len(maps) > 1:
-        try:
-            rollout = attention_rollout(maps, head_fusion=args.head_fusion)
-        except ValueError as error:
-            print(f"no rollout: {_common.one_line(error)}")
-        else:
-            tokens = next((t for t in labels if len(t) == rollout.shape[-1]), None)
-            out = os.path.join(args.output, "rollout.png")
-            render.to_pil(
-                render.attention_heatmap(rollout[0], tokens, tokens, title="rollout", colormap=args.colormap)
-            ).save(out)
-            print(f"rollout through {len(maps)} layers -> {out}")
+        kind = {"self": "self-attention", "cross": "cross-attention"}.get(maps.kinds.get(name), "attention")
+        print(f"{name}: {kind}, {heads} head(s), {queries}x{keys}; entropy per head (nats): {entropy} -> {out}")
+    stack = self_attention_stack(maps)
+    if len(stack) >= 2:
+        rollout = attention_rollout(maps, head_fusion=args.head_fusion, layers=stack)
+        tokens = _axis_labels(labels, maps.query_inputs.get(stack[0], ()), rollout.shape[-1])
+        out = os.path.join(args.output, "rollout.png")
+        render.to_pil(
+            render.attention_heatmap(rollout[0], tokens, tokens, title="rollout", colormap=args.colormap)
+        ).save(out)
+        print(f"rollout through {len(stack)} self-attention layers ({', '.join(stack)}) -> {out}")
+    elif len(maps) > 1 or stack:
+        cross = [name for name in maps if maps.kinds.get(name) != "self"]
+        print(
+            f"no rollout: it chains a stack of at least 2 self-attention layers; found "
+            f"{len(stack)} ({', '.join(stack) or 'none'})"
+            + (f", and cross-attention ({', '.join(cross)}), which is never chained" if cross else "")
+        )
     return 0
+
+
+def _axis_labels(labels: list[list[str]], sources: tuple[int, ...], length: int) -> list[str] | None:
+    """The tokens of the SEQUENCE an axis comes from (the first one that fits), else None."""
+    return next((labels[i] for i in sources if i < len(labels) and len(labels[i]) == length), None)
 
 
 def _model_inputs(model: Any, parsed: list, pad_id: int, vocabulary: list[str] | None):

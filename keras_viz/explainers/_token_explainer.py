@@ -24,10 +24,17 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from keras_viz._inputs import Batch, pack
+from keras_viz._inputs import Batch, input_names, pack
 from keras_viz._model import LayerRecorder, find_layer
 from keras_viz.backprop import relu_override
-from keras_viz.explainers._tokens import TokenPlan, embed, replaced_embeddings, token_plan
+from keras_viz.explainers._tokens import (
+    TokenPlan,
+    check_token_ids,
+    embed,
+    plan_vocabularies,
+    replaced_embeddings,
+    token_plan,
+)
 from keras_viz.explainers.base import ForwardPass, Plan, SinglePassExplainer, _maybe_relu_override
 
 __all__ = ["EmbeddedBatch", "TokenSupport"]
@@ -61,16 +68,19 @@ class TokenSupport:
     # -- plans -----------------------------------------------------------------
 
     def _plan(self, batch: Batch, structure: Any, target: Any) -> Plan:
-        plan = super()._plan(batch, structure, target)
+        # The token plan comes first: it checks the ids against the embeddings' vocabularies
+        # before the model (and its shared probe) ever runs on them.
         key = tuple((a.shape[1:], a.dtype.str) for a in batch.inputs)
-        if key not in self._token_plans:
-            tokens = token_plan(self.model, plan.info, batch.inputs, self.embedding_layer)
-            if tokens is not None and self.modified_relus:
-                _check_relus(self)
-            self._token_plans[key] = tokens
-        plan.tokens = self._token_plans[key]
-        if plan.tokens is not None:
-            _check_ids(plan.tokens, batch.inputs)
+        first = key not in self._token_plans
+        if first:
+            self._token_plans[key] = token_plan(self.model, structure, batch.inputs, self.embedding_layer)
+        tokens = self._token_plans[key]
+        if tokens is not None:
+            _check_ids(tokens, batch.inputs, structure)
+        plan = super()._plan(batch, structure, target)
+        if first and tokens is not None and self.modified_relus:
+            _check_relus(self)
+        plan.tokens = tokens
         return plan
 
     def _explain_batch(self, batch: Batch, plan: Plan, *predicted: Any):
@@ -208,17 +218,7 @@ def _check_relus(explainer: Any) -> None:
         )
 
 
-def _check_ids(plan: TokenPlan, arrays: list[np.ndarray]) -> None:
-    """Token ids must index the embedding table (the kernel would fail with a cryptic error)."""
-    for index, source in plan.sources.items():
-        size = getattr(source.layer, "input_dim", None)
-        ids = arrays[index]
-        if size is None or ids.size == 0 or source.layer is None:
-            continue
-        low, high = int(ids.min()), int(ids.max())
-        if low < 0 or high >= int(size):
-            bad = low if low < 0 else high
-            raise ValueError(
-                f"`inputs` holds token id {bad}, outside the vocabulary of embedding layer "
-                f"{source.path!r} (ids 0..{int(size) - 1})."
-            )
+def _check_ids(plan: TokenPlan, arrays: list[np.ndarray], structure: Any = None) -> None:
+    """Token ids must index the embedding table (the kernel would fail with a cryptic error,
+    or on a GPU silently gather zeros)."""
+    check_token_ids(plan_vocabularies(plan), arrays, input_names(structure, len(arrays)))

@@ -29,16 +29,25 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_viz._model import LayerCall, ModelInfo, find_layer, intercept, layer_path
+from keras_viz._inputs import pack
+from keras_viz._model import find_layer, intercept, iter_layers, layer_path
 
 __all__ = [
+    "ProbedCall",
     "TokenPlan",
     "TokenSource",
+    "check_token_ids",
+    "check_token_value",
+    "distinct_probe",
     "embed",
+    "embedding_layers",
+    "plan_vocabularies",
+    "probe_reads",
     "replaced_embeddings",
     "resolve_reduce",
     "token_plan",
     "token_refusal",
+    "token_vocabularies",
 ]
 
 TOKEN_METHODS = "Saliency, GradientInput, SmoothGrad, IntegratedGradients (at the embedding output) and Occlusion (with mask_token)"
@@ -82,21 +91,182 @@ class TokenPlan:
         return index in self.sources
 
 
-def _consumes(call: LayerCall, sample: tf.Tensor) -> bool:
-    """True if ``call`` reads the values of ``sample`` (a model input) directly."""
-    for tensor in call.inputs:
-        if tensor is sample:
-            return True
-        if tuple(tensor.shape) == tuple(sample.shape) and np.array_equal(
-            np.asarray(tf.cast(tensor, tf.float64)), np.asarray(tf.cast(sample, tf.float64))
-        ):
-            return True
-    return False
+@dataclasses.dataclass(frozen=True)
+class ProbedCall:
+    """One call of a layer in the token probe: which flat model inputs it reads directly."""
+
+    layer: keras.layers.Layer
+    call_index: int  # position among the calls of ``layer`` in one forward pass
+    path: str
+    reads: frozenset[int]
+    outputs: tuple[Any, ...]
+
+
+def _vocabulary(layers: Sequence[keras.layers.Layer]) -> int | None:
+    """The smallest ``input_dim`` of ``layers``: ids below it are valid for every one of them."""
+    sizes = [int(layer.input_dim) for layer in layers if isinstance(getattr(layer, "input_dim", None), (int, np.integer))]
+    return min(sizes) if sizes else None
+
+
+def _may_hold_ids(array: np.ndarray) -> bool:
+    """Integer arrays, and float arrays of whole non-negative numbers (a model that declares no dtype)."""
+    if array.dtype.kind in "iu":
+        return True
+    if array.dtype.kind != "f" or array.size == 0:
+        return False
+    return bool(np.all(np.isfinite(array)) and np.all(array >= 0) and np.all(array == np.round(array)))
+
+
+def distinct_probe(samples: Sequence[np.ndarray], vocabulary: int | None) -> list[np.ndarray]:
+    """One sample per flat input for the token probe; the inputs that may hold ids get distinct ids.
+
+    Which model input an embedding reads is told by comparing the values the layer
+    receives with the values of each input. Keras converts input tensors on their way in,
+    so identity cannot tell, and a user's sample can hold equal values in two inputs (a
+    copy task, rows of padding). So every input that may hold ids gets its own ids drawn
+    below ``vocabulary`` (valid for every embedding of the model, so the probe cannot fail
+    on ids out of range), different from every other input's values. Other inputs keep
+    the user's first sample. A private generator is used: the global random state is
+    untouched.
+    """
+    probe = [np.asarray(a[:1]) for a in samples]
+    if vocabulary is None or vocabulary < 2:
+        return probe
+    for index, array in enumerate(samples):
+        if not _may_hold_ids(array):
+            continue
+        rng = np.random.default_rng(index)
+        for _ in range(16):
+            candidate = rng.integers(0, vocabulary, size=probe[index].shape).astype(array.dtype)
+            others = [p for k, p in enumerate(probe) if k != index and p.shape == candidate.shape]
+            if not any(np.array_equal(candidate.astype(np.float64), p.astype(np.float64)) for p in others):
+                probe[index] = candidate
+                break
+    return probe
+
+
+def probe_reads(
+    model: keras.Model, structure: Any, samples: Sequence[np.ndarray], layers: Sequence[keras.layers.Layer]
+) -> list[ProbedCall]:
+    """Runs the model once (eagerly, one sample) and records which flat inputs each call of ``layers`` reads.
+
+    A call *reads* input ``i`` when one of its tensor arguments holds exactly the values
+    the model received as input ``i``; the probe values are distinct per input (see
+    :func:`distinct_probe`), so equal values in the user's data cannot confuse inputs.
+    """
+    layers = list(dict.fromkeys(layers))
+    if not layers:
+        return []
+    probe = distinct_probe(samples, _vocabulary(layers))
+    paths = {id(layer): path for path, layer in iter_layers(model)}
+    recorded: list[tuple[keras.layers.Layer, list[Any], list[Any]]] = []
+
+    def hook(layer, outputs, args, kwargs):
+        recorded.append(
+            (
+                layer,
+                [t for t in tf.nest.flatten((args, kwargs)) if tf.is_tensor(t)],
+                [t for t in tf.nest.flatten(outputs) if tf.is_tensor(t)],
+            )
+        )
+        return outputs
+
+    tensors = [tf.constant(p) for p in probe]
+    try:
+        if not model.built:
+            model(pack(structure, tensors), training=False)  # Keras builds symbolically first
+        with intercept(layers, hook):
+            model(pack(structure, tensors), training=False)
+    except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
+        shapes = ", ".join(str((None, *a.shape[1:])) for a in samples)
+        raise ValueError(f"The model could not be called on `inputs` of shape {shapes}: {error}") from error
+    values = [np.asarray(p, np.float64) for p in probe]
+    counts: dict[int, int] = {}
+    calls = []
+    for layer, arguments, outputs in recorded:
+        reads = set()
+        for tensor in arguments:
+            array = np.asarray(tf.cast(tensor, tf.float64))
+            reads.update(i for i, v in enumerate(values) if array.shape == v.shape and np.array_equal(array, v))
+        k = counts.get(id(layer), 0)
+        counts[id(layer)] = k + 1
+        calls.append(ProbedCall(layer, k, paths.get(id(layer), layer.name), frozenset(reads), tuple(outputs)))
+    return calls
+
+
+def embedding_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """Every ``keras.layers.Embedding`` inside ``model``, at any depth."""
+    return [layer for _, layer in iter_layers(model) if isinstance(layer, keras.layers.Embedding)]
+
+
+def token_vocabularies(model: keras.Model, structure: Any, samples: Sequence[np.ndarray]) -> dict[int, list[tuple[str, int]]]:
+    """``{flat input index: [(embedding path, input_dim)]}`` of the ``Embedding`` layers that read each input.
+
+    For checking token ids before the model sees them (on CPU an id out of range fails
+    inside the graph with a cryptic error; on GPU the gather silently returns zeros).
+    Inputs no ``Embedding`` reads directly are left out. No probe runs for a model
+    without ``Embedding`` layers or without inputs that may hold ids.
+    """
+    layers = embedding_layers(model)
+    if not layers or not any(_may_hold_ids(np.asarray(a[:1])) for a in samples):
+        return {}
+    found: dict[int, list[tuple[str, int]]] = {}
+    for call in probe_reads(model, structure, samples, layers):
+        for index in sorted(call.reads):
+            entry = (call.path, int(call.layer.input_dim))
+            if entry not in found.setdefault(index, []):
+                found[index].append(entry)
+    return found
+
+
+def check_token_ids(
+    vocabularies: dict[int, list[tuple[str, int]]], arrays: Sequence[np.ndarray], names: Sequence[str]
+) -> None:
+    """Every id in ``arrays[i]`` must index the table of each embedding that reads input ``i``.
+
+    Args:
+        vocabularies: see :func:`token_vocabularies`.
+        arrays: the flat inputs.
+        names: how each flat input is named in messages (e.g. ``"inputs[1]"``).
+
+    Raises:
+        ValueError: naming the argument, the id and the embedding's range.
+    """
+    for index, tables in vocabularies.items():
+        ids = np.asarray(arrays[index])
+        if ids.size == 0:
+            continue
+        low, high = ids.min(), ids.max()
+        for path, size in tables:
+            if low < 0 or high >= size:
+                bad = low if low < 0 else high
+                raise ValueError(
+                    f"`{names[index]}` holds token id {_id_text(bad)}, outside the vocabulary of "
+                    f"embedding layer {path!r} (ids 0..{size - 1})."
+                )
+
+
+def check_token_value(
+    value: int, vocabularies: dict[int, list[tuple[str, int]]], inputs: Sequence[int], argument: str
+) -> None:
+    """A token id given as an option (``mask_token``, ``baseline_token``) must be valid for ``inputs``."""
+    for index in inputs:
+        for path, size in vocabularies.get(index, []):
+            if not 0 <= value < size:
+                raise ValueError(
+                    f"`{argument}`={value} is outside the vocabulary of embedding layer {path!r} "
+                    f"(ids 0..{size - 1}), which reads token input {index}."
+                )
+
+
+def _id_text(value: Any) -> str:
+    number = float(value)
+    return str(int(number)) if number == int(number) else str(number)
 
 
 def token_plan(
     model: keras.Model,
-    info: ModelInfo,
+    structure: Any,
     samples: Sequence[np.ndarray],
     embedding_layer: Any = None,
 ) -> TokenPlan | None:
@@ -106,10 +276,16 @@ def token_plan(
     layer reads it directly (a subclassed model that declares no input dtype). Its
     embedding is the ``Embedding`` layer that reads it, or ``embedding_layer``.
 
+    Which layer reads which input is found by one eager probe of the model on values that
+    differ between inputs (:func:`probe_reads`), not on the user's data: two token inputs
+    holding equal ids (a copy task, padding) are told apart, and ids out of the vocabulary
+    cannot make the probe fail.
+
     Args:
         model: the model.
-        info: a probe of the model on inputs of the signature of ``samples``.
-        samples: one batch of the flat inputs (only the first sample is used).
+        structure: how the flat inputs are packed for the model (see :func:`pack`).
+        samples: one batch of the flat inputs (only their shapes, dtypes and first
+            sample are used).
         embedding_layer: a layer reference (name, path, index, object) whose output is
             explained instead of the automatically found embedding.
 
@@ -117,80 +293,93 @@ def token_plan(
         ValueError: a token input has no embedding layer, or ``embedding_layer`` is not
             called, does not produce a ``(N, T, D)`` tensor, or is ambiguous.
     """
-    # The inputs the (possibly shared, cached) probe ran on; the layers it recorded read those.
-    probes = list(info.sample_inputs)
-    leaf_calls = [c for c in info.calls if not isinstance(c.layer, keras.Model)]
-    by_input: dict[int, list[LayerCall]] = {
-        i: [c for c in leaf_calls if isinstance(c.layer, keras.layers.Embedding) and _consumes(c, p)]
-        for i, p in enumerate(probes)
+    given = None if embedding_layer is None else find_layer(model, embedding_layer, argument="embedding_layer")
+    embeddings = embedding_layers(model)
+    integers = [i for i, a in enumerate(samples) if a.dtype.kind in "iu"]
+    if given is None and not embeddings:
+        if integers:
+            _no_embedding(model, integers[0], [])
+        return None
+    calls = probe_reads(model, structure, samples, embeddings + ([given] if given is not None else []))
+    by_input: dict[int, list[ProbedCall]] = {
+        i: [c for c in calls if isinstance(c.layer, keras.layers.Embedding) and i in c.reads]
+        for i in range(len(samples))
     }
-    tokens = [i for i, a in enumerate(samples) if a.dtype.kind in "iu" or by_input[i]]
-    if embedding_layer is not None:
-        sources = _given_sources(model, info, probes, tokens, embedding_layer)
+    tokens = [i for i in range(len(samples)) if i in integers or by_input[i]]
+    if given is not None:
+        sources = _given_sources(model, calls, given, embedding_layer, len(samples), tokens)
     else:
         if not tokens:
             return None
         sources = {}
         for i in tokens:
-            calls = by_input[i]
-            if len(calls) != 1:
-                found = ", ".join(c.path for c in calls) or "no Embedding layer"
-                raise ValueError(
-                    f"Input {i} of model {model.name!r} holds token ids, and {found} reads "
-                    f"them directly; pass `embedding_layer=` to say whose output to explain."
-                )
-            sources[i] = _source(info, i, calls[0])
+            if len(by_input[i]) != 1:
+                _no_embedding(model, i, by_input[i])
+            sources[i] = _source(i, by_input[i][0])
     shapes = []
     for i, array in enumerate(samples):
         if i in sources:
-            shapes.append(_embedded_shape(info, sources[i], array))
+            shapes.append(_embedded_shape(sources[i][1], array))
         else:
             shapes.append(tuple(array.shape[1:]))
-    return TokenPlan(sources, tuple(shapes))
+    return TokenPlan({i: source for i, (source, _) in sources.items()}, tuple(shapes))
 
 
-def _source(info: ModelInfo, index: int, call: LayerCall) -> TokenSource:
-    calls = info.calls_of(call.layer)
-    position = next(k for k, c in enumerate(calls) if c is call)
-    return TokenSource(index, call.layer, position, call.path)
+def _no_embedding(model: keras.Model, index: int, calls: Sequence[ProbedCall]) -> None:
+    found = ", ".join(dict.fromkeys(c.path for c in calls)) or "no Embedding layer"
+    raise ValueError(
+        f"Input {index} of model {model.name!r} holds token ids, and {found} reads "
+        f"them directly; pass `embedding_layer=` to say whose output to explain."
+    )
 
 
-def _given_sources(model, info, probes, tokens, reference) -> dict[int, TokenSource]:
-    layer = find_layer(model, reference, argument="embedding_layer")
-    calls = info.calls_of(layer)
+def _source(index: int, call: ProbedCall) -> tuple[TokenSource, ProbedCall]:
+    return TokenSource(index, call.layer, call.call_index, call.path), call
+
+
+def _given_sources(model, calls, layer, reference, count, tokens) -> dict[int, tuple[TokenSource, ProbedCall]]:
+    mine = [c for c in calls if c.layer is layer]
     path = layer_path(model, layer)
-    if not calls:
+    if not mine:
         raise ValueError(
             f"`embedding_layer`={reference!r} ({path}) is not called during the forward pass of "
             f"model {model.name!r}."
         )
-    candidates = tokens or range(len(probes))  # a layer reading a float input is not an embedding
-    matched = {i: [c for c in calls if _consumes(c, probes[i])] for i in candidates}
-    sources = {i: _source(info, i, found[0]) for i, found in matched.items() if len(found) == 1}
+    candidates = tokens or range(count)  # a layer reading a float input is not an embedding
+    matched = {i: [c for c in mine if i in c.reads] for i in candidates}
+    sources = {i: _source(i, found[0]) for i, found in matched.items() if len(found) == 1}
     if sources:
         return sources
-    if len(calls) == 1 and len(tokens) == 1:  # a later layer, e.g. embeddings + positions
-        return {tokens[0]: _source(info, tokens[0], calls[0])}
+    if len(mine) == 1 and len(tokens) == 1:  # a later layer, e.g. embeddings + positions
+        return {tokens[0]: _source(tokens[0], mine[0])}
     raise ValueError(
         f"`embedding_layer`={reference!r} ({path}) does not read a model input directly, and "
-        f"the model has {len(tokens)} token input(s) and calls the layer {len(calls)} time(s), "
+        f"the model has {len(tokens)} token input(s) and calls the layer {len(mine)} time(s), "
         f"so keras-viz cannot tell which input it embeds."
     )
 
 
-def _embedded_shape(info: ModelInfo, source: TokenSource, ids: np.ndarray) -> tuple[int, ...]:
-    call = info.calls_of(source.layer)[source.call_index]
+def _embedded_shape(call: ProbedCall, ids: np.ndarray) -> tuple[int, ...]:
     if len(call.outputs) != 1:
-        raise ValueError(f"Embedding layer {source.path!r} returns {len(call.outputs)} tensors; expected one.")
+        raise ValueError(f"Embedding layer {call.path!r} returns {len(call.outputs)} tensors; expected one.")
     shape = tuple(call.outputs[0].shape[1:])
     if len(shape) != 2 or shape[0] != ids.shape[1]:
         raise ValueError(
-            f"Embedding layer {source.path!r} outputs shape {(None, *shape)}; keras-viz explains "
+            f"Embedding layer {call.path!r} outputs shape {(None, *shape)}; keras-viz explains "
             f"token inputs at a (N, T, D) embedding with T = {ids.shape[1]} tokens per sample."
         )
     if not call.outputs[0].dtype.is_floating:
-        raise ValueError(f"Embedding layer {source.path!r} outputs dtype {call.outputs[0].dtype.name}, not floats.")
+        raise ValueError(f"Embedding layer {call.path!r} outputs dtype {call.outputs[0].dtype.name}, not floats.")
     return shape
+
+
+def plan_vocabularies(plan: TokenPlan) -> dict[int, list[tuple[str, int]]]:
+    """The vocabulary of each token input's embedding, for :func:`check_token_ids`."""
+    return {
+        index: [(source.path, int(source.layer.input_dim))]
+        for index, source in plan.sources.items()
+        if isinstance(getattr(source.layer, "input_dim", None), (int, np.integer))
+    }
 
 
 @contextlib.contextmanager

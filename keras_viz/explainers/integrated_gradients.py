@@ -16,6 +16,7 @@ import tensorflow as tf
 from keras_viz._inputs import Batch
 from keras_viz.explainers._ops import check_reduce, reduce_channels
 from keras_viz.explainers._token_explainer import TokenSupport
+from keras_viz.explainers._tokens import check_token_value, plan_vocabularies
 from keras_viz.explainers.base import Plan, SampledGradientExplainer
 
 METHODS = ("trapezoid", "midpoint", "left", "right", "gausslegendre")
@@ -60,6 +61,18 @@ def integrated_gradients(inputs: np.ndarray, baseline: np.ndarray, mean_gradient
     return (inputs - baseline) * mean_gradient
 
 
+def _token_baseline_message(shape: tuple, index: int, embedded: tuple) -> str:
+    length, dim = embedded
+    return (
+        f"`baseline` of shape {shape} does not fit token input {index}: Integrated Gradients of "
+        f"token ids runs in embedding space, from the baseline to the embedding of the ids, "
+        f"shape (T, D) = {(length, dim)} per sample. Accepted: a number (0 = the all-zero "
+        f"embedding), or a float array that broadcasts to {(length, dim)}, e.g. one embedding "
+        f"vector ({dim},) or {(length, dim)} itself. An integer array of token ids (e.g. shaped ({length},)) "
+        f"is not: for the embedding of a token id at every position pass `baseline_token=ID`."
+    )
+
+
 class IntegratedGradients(TokenSupport, SampledGradientExplainer):
     """Integrated Gradients (Sundararajan et al. 2017).
 
@@ -68,7 +81,10 @@ class IntegratedGradients(TokenSupport, SampledGradientExplainer):
         steps: points on the straight path from the baseline to the input.
         method: quadrature rule (see :func:`integration_points`).
         baseline: ``x'``: a number (default 0, a black image), or an array shaped
-            like one sample (or a list of them for a multi-input model).
+            like one sample (or a list of them for a multi-input model). For a token
+            input the baseline is a point in embedding space: a number, or an array
+            that broadcasts to the embedding of one sample ``(T, D)`` (e.g. one vector
+            ``(D,)``); for the embedding of a token id use ``baseline_token``.
         reduce: channel reduction (default ``"sum"``, which keeps completeness per
             pixel, or per token over the embedding axis); ``None`` keeps channels.
         embedding_layer: for token-id inputs, the layer whose output is explained
@@ -78,7 +94,8 @@ class IntegratedGradients(TokenSupport, SampledGradientExplainer):
             position, to the input's embedding; the model reads the real ids
             throughout (masks included), so completeness holds for that path.
         baseline_token: for token inputs, a token id (e.g. the padding id) whose
-            embedding at every position is the baseline.
+            embedding at every position is the baseline; checked against the
+            embedding's vocabulary.
         **options: ``output``, ``batch_size`` (path points per forward pass),
             ``use_logits``.
 
@@ -122,11 +139,17 @@ class IntegratedGradients(TokenSupport, SampledGradientExplainer):
                 f"`baseline` has {len(given)} entries but the model takes {len(batch.inputs)} inputs."
             )
         baselines = []
-        for value, x in zip(given, batch.inputs):
+        tokens = getattr(batch, "token_inputs", frozenset())
+        for index, (value, x) in enumerate(zip(given, batch.inputs)):
             array = np.asarray(value, np.float32)
+            ids_like = index in tokens and isinstance(value, np.ndarray) and value.ndim >= 1 and value.dtype.kind in "iu"
             try:
+                if ids_like:  # integer ids: would broadcast silently when T == D
+                    raise ValueError
                 baselines.append(np.broadcast_to(array, x.shape).copy())
             except ValueError:
+                if index in tokens:
+                    raise ValueError(_token_baseline_message(array.shape, index, x.shape[1:])) from None
                 raise ValueError(
                     f"`baseline` of shape {array.shape} does not broadcast to the inputs' sample "
                     f"shape {x.shape[1:]}."
@@ -150,6 +173,7 @@ class IntegratedGradients(TokenSupport, SampledGradientExplainer):
                 f"`baseline_token`={self.baseline_token} applies to token-id inputs; the model's "
                 f"inputs are not token ids. Use `baseline` instead."
             )
+        check_token_value(self.baseline_token, plan_vocabularies(plan.tokens), plan.tokens.sources, "baseline_token")
         filled = [
             np.full_like(ids, self.baseline_token) if plan.tokens.is_token(i) else ids
             for i, ids in enumerate(batch.ids)

@@ -14,8 +14,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_viz._inputs import Batch
+from keras_viz._inputs import Batch, input_names
 from keras_viz._model import LayerRecorder
+from keras_viz.explainers._tokens import check_token_ids, check_token_value, token_vocabularies
 from keras_viz.explainers.base import Explainer, Plan
 
 
@@ -88,6 +89,10 @@ def average_drops(drops: np.ndarray, windows: np.ndarray, size: tuple[int, ...],
     return (total / count).astype(np.float32)
 
 
+def _signature(batch: Batch) -> tuple:
+    return tuple((a.shape[1:], a.dtype.str) for a in batch.inputs)
+
+
 class Occlusion(Explainer):
     """Occlusion sensitivity (Zeiler & Fergus 2014).
 
@@ -100,10 +105,12 @@ class Occlusion(Explainer):
         use_logits: False by default: the map is the drop of the class probability,
             as in the paper. True uses the pre-softmax score.
         mask_token: for token-id inputs ``(N, T)``: the id written over occluded
-            tokens (e.g. the padding or ``[MASK]`` id); required for them. Token inputs
+            tokens (e.g. the padding or ``[MASK]`` id); required for them, and checked
+            against the vocabulary of the ``Embedding`` that reads them. Token inputs
             are occluded one token at a time unless ``patch_size`` says otherwise, and
-            their maps are ``(N, T)``. A model that declares no integer input (a
-            subclassed model) has all its inputs occluded with ``mask_token``.
+            their maps are ``(N, T)``. Token inputs are the integer inputs and those an
+            ``Embedding`` layer reads directly (a subclassed model that declares no
+            input dtype); every other input of a mixed model is filled with ``fill``.
         **options: ``output``, ``batch_size`` (occluded copies per forward pass).
 
     For a model with several inputs, each input with spatial axes is occluded on its
@@ -143,19 +150,38 @@ class Occlusion(Explainer):
         ):
             raise ValueError(f"`mask_token` must be a non-negative token id; received {mask_token!r}")
         self.mask_token = None if mask_token is None else int(mask_token)
+        self._token_inputs: dict[tuple, tuple[list[int], dict]] = {}
 
-    def _fills(self, plan: Plan) -> tuple[list[float], list[bool]]:
+    def _plan(self, batch: Batch, structure: Any, target: Any) -> Plan:
+        # Token ids (and the mask token) are checked against the embeddings' vocabularies
+        # before the model runs on them: out of range, the gather fails with a cryptic
+        # error on a CPU and silently returns zeros on a GPU.
+        key = _signature(batch)
+        if key not in self._token_inputs:
+            vocabularies = token_vocabularies(self.model, structure, batch.inputs)
+            tokens = sorted({i for i, a in enumerate(batch.inputs) if a.dtype.kind in "iu"} | set(vocabularies))
+            if self.mask_token is not None:
+                if not tokens:
+                    raise ValueError(
+                        f"`mask_token`={self.mask_token} applies to token-id inputs, but no input of "
+                        f"model {self.model.name!r} holds integers or is read by an Embedding layer. "
+                        f"Occlude other inputs with `fill`."
+                    )
+                check_token_value(self.mask_token, vocabularies, tokens, "mask_token")
+            self._token_inputs[key] = (tokens, vocabularies)
+        tokens, vocabularies = self._token_inputs[key]
+        check_token_ids(vocabularies, batch.inputs, input_names(structure, len(batch.inputs)))
+        return super()._plan(batch, structure, target)
+
+    def _fills(self, batch: Batch) -> tuple[list[float], list[bool]]:
         """The value written into the patches of each flat input, and which inputs are tokens."""
-        dtypes = plan.dtypes or [tf.float32] * len(plan.shapes)
-        tokens = [i for i, dtype in enumerate(dtypes) if dtype.is_integer]
+        tokens, _ = self._token_inputs[_signature(batch)]
         if tokens and self.mask_token is None:
             raise ValueError(
                 f"Occlusion of token-id inputs (input(s) {tokens}) needs `mask_token=`: the id "
                 f"written over occluded tokens (e.g. the padding or [MASK] id)."
             )
-        if self.mask_token is not None and not tokens:
-            tokens = list(range(len(plan.shapes)))  # a model that declares no input dtype
-        flags = [i in tokens for i in range(len(plan.shapes))]
+        flags = [i in tokens for i in range(len(batch.inputs))]
         return [float(self.mask_token) if flag else self.fill for flag in flags], flags
 
     def _geometry(self, shape: tuple[int, ...], token: bool = False) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
@@ -174,7 +200,7 @@ class Occlusion(Explainer):
         return spatial, size, stride
 
     def _explain_batch(self, batch: Batch, plan: Plan, predicted=None):
-        fills, tokens = self._fills(plan)
+        fills, tokens = self._fills(batch)
         classes, base_scores = predicted if predicted is not None else self._predict(plan, batch)
         maps = []
         for index, shape in enumerate(plan.shapes):

@@ -8,7 +8,8 @@ drawn with the first font of the chain that has a glyph for it.
 The chain, in order:
 
 1. the font file named by the ``font`` argument of a render function, or else by the
-   environment variable ``KERAS_VIZ_FONT`` (read at drawing time);
+   environment variable ``KERAS_VIZ_FONT`` (read at drawing time); a named file that
+   does not exist or cannot be read as a font is a ValueError, not skipped;
 2. DejaVu Sans (Latin, Greek, Cyrillic, Arabic, Hebrew, ...). It is installed on every
    Debian/Ubuntu machine that has fontconfig, hence on one with Debian's ``chromium``
    (``chromium`` → ``libfontconfig1`` → ``fontconfig-config`` → ``fonts-dejavu-core``);
@@ -105,37 +106,50 @@ def _installed_fonts() -> dict[str, str]:
     return found
 
 
-def _chain_paths(font: str | None) -> tuple[str, ...]:
+def _chain_paths(font: str | None) -> tuple[tuple[str, ...], tuple[str, str] | None]:
+    """The chain's font files, and ``(path, where it was named)`` of an explicit font."""
     installed = _installed_fonts()
     paths: list[str] = []
-    for explicit in (font, os.environ.get(FONT_ENV)):
+    named = None
+    for explicit, source in ((font, "`font`"), (os.environ.get(FONT_ENV), FONT_ENV)):
         if explicit:
             if not os.path.isfile(explicit):
-                raise ValueError(
-                    f"Font file {explicit!r} (from {'`font`' if explicit == font else FONT_ENV}) "
-                    f"does not exist."
-                )
+                raise ValueError(f"Font file {explicit!r} (from {source}) does not exist.")
             paths.append(explicit)
+            named = (explicit, source)
             break
     primary = next((installed[name] for name in _PRIMARY if name in installed), None)
     if primary is not None:
         paths.append(primary)
     paths.extend(installed[name] for name in _FALLBACKS if name in installed)
-    return tuple(dict.fromkeys(paths))
+    return tuple(dict.fromkeys(paths)), named
 
 
 class FontChain:
-    """Fonts tried in order for each character; see the module docstring."""
+    """Fonts tried in order for each character; see the module docstring.
 
-    def __init__(self, paths: Sequence[str], size: int):
+    Args:
+        paths: font files, in order.
+        size: pixel size.
+        explicit: ``(path, where it was named)`` of a font the user named (``font=`` or
+            ``KERAS_VIZ_FONT``): if it cannot be read, a ValueError says so. Fonts found
+            on the machine that cannot be read are skipped.
+    """
+
+    def __init__(self, paths: Sequence[str], size: int, explicit: tuple[str, str] | None = None):
         self.size = int(size)
         self.paths = tuple(paths)
         self.fonts: list[ImageFont.FreeTypeFont | ImageFont.ImageFont] = []
         for path in self.paths:
             try:
                 self.fonts.append(ImageFont.truetype(path, self.size))
-            except OSError:
-                continue  # unreadable file: skip it
+            except OSError as error:
+                if explicit is not None and path == explicit[0]:
+                    raise ValueError(
+                        f"Font file {path!r} (from {explicit[1]}) could not be read as a TrueType "
+                        f"or OpenType font: {error}."
+                    ) from None
+                continue  # a font found on the machine that cannot be read: skip it
         if not self.fonts:
             self.fonts.append(ImageFont.load_default(self.size))
         self._missing = [_signature(font, _MISSING_PROBE) for font in self.fonts]
@@ -230,12 +244,13 @@ def _warn_missing(char: str) -> None:
 
 
 @functools.lru_cache(maxsize=32)
-def _cached_chain(paths: tuple[str, ...], size: int) -> FontChain:
-    return FontChain(paths, size)
+def _cached_chain(paths: tuple[str, ...], size: int, explicit: tuple[str, str] | None = None) -> FontChain:
+    return FontChain(paths, size, explicit)
 
 
 def font_chain(size: int = 12, font: str | None = None) -> FontChain:
     """The font chain at ``size`` pixels (``font``: a font file tried first)."""
     if font is not None and not isinstance(font, (str, os.PathLike)):
         raise TypeError(f"`font` must be a path to a font file or None; received {font!r}")
-    return _cached_chain(_chain_paths(None if font is None else os.fspath(font)), int(size))
+    paths, explicit = _chain_paths(None if font is None else os.fspath(font))
+    return _cached_chain(paths, int(size), explicit)

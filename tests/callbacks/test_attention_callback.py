@@ -128,3 +128,47 @@ def test_bad_tokens_and_models_without_attention(tmp_path):
     callback = kvc.AttentionCallback(ids, log_dir=str(tmp_path), raise_errors=True)
     with pytest.raises(ValueError, match=r"has no attention layer"):
         plain.fit(ids, np.zeros(3), epochs=1, verbose=0, callbacks=[callback])
+
+
+def test_two_token_inputs_label_each_axis_from_its_input_and_roll_out_self_attention(tmp_path):
+    # Source and target of one length (a copy task): every matrix is 5 × 5, yet only the
+    # encoder's self-attention is chained, and the decoder's axes get the target's tokens.
+    src = keras.Input((5,), dtype="int32", name="src")
+    tgt = keras.Input((5,), dtype="int32", name="tgt")
+    x = layers.Embedding(10, 8)(src)
+    x = x + layers.MultiHeadAttention(2, 4, name="enc_0")(x, x)
+    x = x + layers.MultiHeadAttention(2, 4, name="enc_1")(x, x)
+    y = layers.Embedding(10, 8)(tgt)
+    y = y + layers.MultiHeadAttention(2, 4, name="cross")(y, x)
+    model = keras.Model([src, tgt], layers.Dense(10)(y))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    ids = np.array([[1, 2, 3, 4, 5], [5, 4, 3, 2, 1]], np.int32)
+    source = [list("abcde"), list("edcba")]
+    target = [list("ABCDE"), list("EDCBA")]
+    callback = kvc.AttentionCallback([ids, ids], tokens={0: source, 1: target}, log_dir=str(tmp_path),
+                                     freq=1, raise_errors=True)
+    model.fit([ids, ids], ids, epochs=1, verbose=0, callbacks=[callback])
+    assert callback.labels("enc_1", 1, (5, 5)) == (source[1], source[1])
+    assert callback.labels("cross", 1, (5, 5)) == (target[1], source[1])
+    rollout = _events(tmp_path / "keras_viz").Tensors("attention/rollout")[-1]
+    maps = kv.AttentionMaps(model)([ids, ids])
+    expected = callback.rollout_picture(0, kv.attention_rollout(maps)[0], "enc_0")
+    np.testing.assert_array_equal(_pngs(rollout)[0][: expected.shape[0], : expected.shape[1]], expected)
+    np.testing.assert_allclose(kv.attention_rollout(maps), kv.attention_rollout([maps["enc_0"], maps["enc_1"]]), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"`tokens` names input 2; the fixed inputs are 0, 1"):
+        kvc.AttentionCallback([ids, ids], tokens={2: source}, log_dir=str(tmp_path))
+    with pytest.raises(ValueError, match=r"`tokens\[1\]`\[0\] has 4 tokens but the input sequence length is 5"):
+        kvc.AttentionCallback([ids, ids], tokens={1: [list("abcd")] * 2}, log_dir=str(tmp_path))
+
+
+def test_an_overlay_that_cannot_be_drawn_is_said_once(tmp_path):
+    image = keras.Input((6, 4, 3))
+    x = layers.Reshape((24, 3))(image)  # 24 keys: no square grid of patches
+    x = layers.MultiHeadAttention(1, 3, name="rows")(x, x)
+    model = keras.Model(image, layers.Dense(2)(layers.Flatten()(x)))
+    model.compile("sgd", "mse")
+    images = np.random.default_rng(0).uniform(size=(2, 6, 4, 3)).astype(np.float32)
+    callback = kvc.AttentionCallback(images, log_dir=str(tmp_path), freq=1, raise_errors=True)
+    with pytest.warns(RuntimeWarning, match=r"no image overlay for attention layer 'rows': .*24") as caught:
+        model.fit(images, np.zeros((2, 2)), epochs=2, verbose=0, callbacks=[callback])
+    assert sum("no image overlay" in str(w.message) for w in caught) == 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import keras
-from keras import layers
+from keras import layers, ops
 
 import keras_viz as kv
 
@@ -218,3 +218,90 @@ def test_sequential_and_nested_token_models_match_the_functional_one(bag):
         kv.find_layer(model, "head").set_weights([KERNEL, BIAS])
         np.testing.assert_allclose(kv.IntegratedGradients(model, steps=4)(IDS, targets=0), expected, rtol=1e-5, atol=1e-6)
     assert kv.Saliency(nested, embedding_layer="encoder/embedding")(IDS).shape == (3, T)
+
+
+def two_token_model():
+    """``mean(E_src[src]) · K_s + mean(E_tgt[tgt]) · K_t``: two token inputs with their own tables."""
+    src = keras.Input((T,), dtype="int32", name="src")
+    tgt = keras.Input((T,), dtype="int32", name="tgt")
+    pooled = [layers.GlobalAveragePooling1D()(layers.Embedding(size, DIM, name=name)(ids))
+              for ids, size, name in ((src, VOCAB, "emb_src"), (tgt, VOCAB + 2, "emb_tgt"))]
+    model = keras.Model([src, tgt], layers.Dense(CLASSES, name="head")(layers.Concatenate()(pooled)))
+    tables = [RNG.normal(size=(VOCAB, DIM)), RNG.normal(size=(VOCAB + 2, DIM))]
+    model.get_layer("emb_src").set_weights([tables[0].astype(np.float32)])
+    model.get_layer("emb_tgt").set_weights([tables[1].astype(np.float32)])
+    return model
+
+
+@pytest.mark.parametrize("equal_first", [True, False])
+def test_two_token_inputs_with_equal_first_rows(equal_first):
+    # A copy task: the first sample's source and target hold the same ids. Which embedding
+    # reads which input must not be read off the values of that sample, and a probe of the
+    # model cached on such a sample must not spoil later calls.
+    model = two_token_model()
+    copy = [IDS, IDS.copy()]
+    other = [IDS, np.array([[8, 7, 0, 1, 2], [6, 6, 1, 0, 2], [3, 1, 4, 1, 5]], np.int32)]
+    src_table, tgt_table = (model.get_layer(n).get_weights()[0] for n in ("emb_src", "emb_tgt"))
+    kernel = model.get_layer("head").get_weights()[0]
+    for pair in ([copy, other] if equal_first else [other, copy]):
+        maps = kv.GradientInput(model)(pair, targets=1)
+        np.testing.assert_allclose(maps[0], src_table[pair[0]] @ kernel[:DIM, 1] / T, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(maps[1], tgt_table[pair[1]] @ kernel[DIM:, 1] / T, rtol=1e-5, atol=1e-6)
+        assert [m.shape for m in kv.Saliency(model)(pair)] == [(3, T), (3, T)]
+        assert [m.shape for m in kv.Occlusion(model, mask_token=0)(pair)] == [(3, T), (3, T)]
+    with pytest.raises(ValueError, match=r"`inputs\[0\]` holds token id 8, outside the vocabulary of embedding layer 'emb_src' \(ids 0..6\)"):
+        kv.Saliency(model)([other[1], other[1]])  # 8 is a valid target id, not a source id
+
+
+def test_token_ids_and_token_options_are_checked_against_the_vocabulary(bag):
+    # Out of range, the embedding's gather fails with a TensorFlow graph dump on a CPU and
+    # silently returns zeros on a GPU: every entry point checks first, naming the argument.
+    outside = np.where(IDS == 6, 9, IDS)  # id 9 in the second sample
+    with pytest.raises(ValueError, match=r"^`inputs` holds token id 9, outside the vocabulary of embedding layer 'embedding' \(ids 0..6\)\.$"):
+        kv.Occlusion(bag, mask_token=0)(outside)
+    with pytest.raises(ValueError, match=r"^`mask_token`=7 is outside the vocabulary of embedding layer 'embedding' \(ids 0..6\)"):
+        kv.Occlusion(bag, mask_token=7)(IDS)
+    with pytest.raises(ValueError, match=r"^`baseline_token`=7 is outside the vocabulary of embedding layer 'embedding' \(ids 0..6\)"):
+        kv.IntegratedGradients(bag, baseline_token=7)(IDS)
+    with pytest.raises(ValueError, match=r"^`inputs` holds token id -1"):
+        kv.IntegratedGradients(bag)(np.where(IDS == 6, -1, IDS))
+    # A baseline shaped like the ids: the message says what IG of tokens accepts.
+    accepted = r"`baseline` of shape \(5,\) does not fit token input 0: .* \(T, D\) = \(5, 3\) .*a number .*broadcasts to \(5, 3\), e.g. one embedding vector \(3,\).*`baseline_token=ID`"
+    with pytest.raises(ValueError, match=accepted):
+        kv.IntegratedGradients(bag, baseline=np.zeros(T, np.int32))(IDS)
+    with pytest.raises(ValueError, match=accepted):
+        kv.IntegratedGradients(bag, baseline=np.zeros(T))(IDS)
+    along_dim = kv.IntegratedGradients(bag, steps=4, baseline=TABLE[6])(IDS, targets=1)  # one vector (D,) is accepted
+    np.testing.assert_allclose(along_dim, (TABLE[IDS] - TABLE[6]) @ KERNEL[:, 1] / T, rtol=1e-5, atol=1e-6)
+
+
+class SubclassedMixed(keras.Model):
+    """Token ids and float features, declaring no dtypes: both arrive as floats."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.embedding = layers.Embedding(VOCAB, DIM, name="embedding")
+        self.pool = layers.GlobalAveragePooling1D()
+        self.head = layers.Dense(CLASSES, name="head")
+
+    def call(self, inputs):
+        ids, features = inputs
+        return self.head(ops.concatenate([self.pool(self.embedding(ids)), features], axis=-1))
+
+
+def test_mask_token_goes_to_token_inputs_only():
+    model = SubclassedMixed()
+    features = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], np.float32)  # whole numbers, like ids
+    model([IDS, features])
+    model.embedding.set_weights([TABLE])
+    kernel = RNG.normal(size=(DIM + 2, CLASSES)).astype(np.float32)
+    model.head.set_weights([kernel, BIAS])
+    fill = 0.5
+    token_map, feature_map = kv.Occlusion(model, mask_token=6, fill=fill, use_logits=True)([IDS, features], targets=0)
+    # One feature at a time: the score drops by (x - fill) · K; the ids get the mask token.
+    np.testing.assert_allclose(feature_map, (features - fill) * kernel[DIM:, 0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(token_map, (TABLE[IDS] - TABLE[6]) @ kernel[:DIM, 0] / T, rtol=1e-5, atol=1e-5)
+    image = keras.Input((4,))
+    dense = keras.Model(image, layers.Dense(2)(image))
+    with pytest.raises(ValueError, match=r"`mask_token`=0 applies to token-id inputs, but no input .* Occlude other inputs with `fill`"):
+        kv.Occlusion(dense, mask_token=0)(np.ones((1, 4), np.float32))
