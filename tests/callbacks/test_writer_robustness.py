@@ -151,3 +151,26 @@ def test_early_stopping_with_restored_weights_logs_the_last_epoch_reached(tmp_pa
     logged = {step: float(tf.make_ndarray(t)) for tag, step, t in events if tag == "weight_sum"}
     assert logged == pytest.approx({0: recorder.sums[0], 2: recorder.sums[2]})
     assert abs(recorder.sums[2] - recorder.sums[0]) > 1e-3  # the test can tell them apart
+
+
+def test_embedding_projector_export_on_a_tensorflow_filesystem(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    log_dir = f"ram://keras-viz-{uuid.uuid4().hex}/logs"
+    model = _compiled(tmp_path)
+    callback = kvc.EmbeddingCallback(
+        X[:6], layer="gap", labels=Y[:6], log_dir=log_dir, freq=1, tsne=False, raise_errors=True
+    )
+    model.fit(X, Y, epochs=1, batch_size=8, verbose=0, callbacks=[callback])
+
+    assert not os.path.exists(tmp_path / "ram:"), os.listdir(tmp_path)
+    (config,) = tf.io.gfile.glob(f"{log_dir}/*/*/projector_config.pbtxt")
+    run_dir = os.path.dirname(config)
+    written = set(tf.io.gfile.listdir(run_dir))
+    assert {"checkpoint", "metadata.tsv", "sprite.png"} <= written and any("tfevents" in n for n in written)
+    with tf.io.gfile.GFile(os.path.join(run_dir, "metadata.tsv"), "rb") as handle:
+        rows = handle.read().decode().splitlines()
+    assert rows[0].split("\t")[0] == "label" and [r.split("\t")[0] for r in rows[1:]] == [str(y) for y in Y[:6]]
+    # (tf.train.load_checkpoint takes the prefix for a folder on ram://: read it directly)
+    reader = tf.compat.v1.train.NewCheckpointReader(tf.train.latest_checkpoint(run_dir))
+    (shape,) = reader.get_variable_to_shape_map().values()
+    assert shape == [6, 8]  # the codes of `gap` (8 channels) for the 6 inputs
