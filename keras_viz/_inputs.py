@@ -33,6 +33,13 @@ class Batch:
         return int(self.inputs[0].shape[0])
 
 
+def check_batch_size(batch_size: Any, argument: str = "batch_size") -> int:
+    """``batch_size`` as an int, or a ValueError naming it: samples (or copies) per forward pass."""
+    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"`{argument}` must be a positive int; received {argument}={batch_size!r}")
+    return int(batch_size)
+
+
 def pack(structure: Any, flat: list[Any]) -> Any:
     """Rebuilds the user's input structure from a flat list."""
     if structure is _SINGLE:

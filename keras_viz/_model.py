@@ -90,6 +90,33 @@ def is_container(layer: keras.layers.Layer) -> bool:
     return bool(child_layers(layer))
 
 
+class LayerSnapshot:
+    """The layer objects of a model at one moment, held weakly, in :func:`iter_layers` order.
+
+    Lets a cache tell whether a model is still made of the very same layers (after
+    ``Sequential.pop``/``add``, say) without keying anything on ``id()``, which a new
+    object may reuse once the old one is gone.
+    """
+
+    def __init__(self, layers: Sequence[keras.layers.Layer]):
+        self._refs = tuple(weakref.ref(layer) for layer in layers)
+
+    @classmethod
+    def of(cls, model: keras.layers.Layer) -> "LayerSnapshot":
+        return cls([layer for _, layer in iter_layers(model)])
+
+    def matches(self, layers: Sequence[keras.layers.Layer]) -> bool:
+        """Whether ``layers`` are the snapshot's layer objects, in the same order."""
+        return len(layers) == len(self._refs) and all(ref() is layer for ref, layer in zip(self._refs, layers))
+
+    def index(self, layer: keras.layers.Layer) -> int:
+        """The position of ``layer`` in the snapshot (by identity)."""
+        for i, ref in enumerate(self._refs):
+            if ref() is layer:
+                return i
+        raise ValueError(f"Layer {getattr(layer, 'name', layer)!r} is not a layer of this model.")
+
+
 def layer_path(model: keras.Model, layer: keras.layers.Layer) -> str:
     """The ``/``-joined path of ``layer`` inside ``model``."""
     for path, candidate in iter_layers(model):
@@ -335,7 +362,7 @@ class ModelInfo:
                 layers = [layer for _, layer in iter_layers(model)]
             with intercept(layers, hook):
                 outputs = model(sample, training=False)
-        self._layers = tuple(weakref.ref(layer) for layer in layers)  # what was probed, by identity
+        self._probed = LayerSnapshot(layers)  # what was probed, by identity
         # The probe's own inputs: a cached probe serves later batches, so what it recorded
         # is matched against these, not against the samples of a later call.
         self.sample_inputs = [t for t in tf.nest.flatten(sample)]
@@ -349,7 +376,7 @@ class ModelInfo:
 
     def probed(self, layers: Sequence[keras.layers.Layer]) -> bool:
         """Whether ``layers`` (a model's, in :func:`iter_layers` order) are the ones probed."""
-        return len(layers) == len(self._layers) and all(ref() is layer for ref, layer in zip(self._layers, layers))
+        return self._probed.matches(layers)
 
     @functools.cached_property
     def activation_size(self) -> int:

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from keras_viz import metrics as metrics_lib
 from keras_viz import targets as targets_lib
+from keras_viz._inputs import check_batch_size
 from keras_viz.callbacks.base import VizCallback
 from keras_viz.callbacks.explanations import _factories, _tag_prefixes
 from keras_viz.explainers import ExplainerGroup, GradCAM, Saliency
@@ -138,8 +139,7 @@ class QualityCallback(VizCallback):
             metrics_lib.baseline_images(self.inputs, baseline)  # fails early on a bad baseline
         self.deletion_baseline = deletion_baseline
         self.insertion_baseline = insertion_baseline
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive int; received {batch_size!r}.")
+        batch_size = check_batch_size(batch_size)
         self.batch_size = batch_size
         self._group: ExplainerGroup | None = None
         self._scorer: metrics_lib.PerturbationScorer | None = None

@@ -7,17 +7,18 @@ per input signature (see :class:`keras_viz._model.ModelInfo`; the probe is share
 every user of the model) and keeps one traced ``tf.function`` per input signature and
 target kind, so repeated calls (every epoch of a callback, say) run a compiled graph
 without retracing. The first :attr:`Explainer.EAGER_CALLS` calls of a function run
-the same body eagerly instead: tracing costs more than a call or two saves.
+the same body eagerly instead: tracing costs more than a call or two saves (the
+policy and its bounded cache: :class:`keras_viz._functions.FunctionCache`).
 
 Layers are reached by wrapping their ``call`` while the function is traced (or runs
 eagerly); the wrappers are gone when it returns, so the user's model is never left
-modified.
+modified. Eager passes and traces hold the process-wide model lock
+(:mod:`keras_viz._intercept`): explanation passes of one process are serialised.
 """
 
 from __future__ import annotations
 
 import abc
-import collections
 import contextlib
 import dataclasses
 import warnings
@@ -28,8 +29,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_viz import _functions
 from keras_viz import targets as targets_lib
-from keras_viz._inputs import Batch, Inputs, pack
+from keras_viz._functions import FunctionCache
+from keras_viz._inputs import Batch, Inputs, check_batch_size, pack
 from keras_viz._model import (
     LayerRecorder,
     LogitsSource,
@@ -196,15 +199,6 @@ def _structure_key(structure: Any) -> Any:
     return "single"
 
 
-def run_eagerly(body: Callable[..., Any]) -> Callable[..., Any]:
-    """``body`` called on tensors without a graph, like the concrete function it would become."""
-
-    def call(*args):
-        return body(*[tf.convert_to_tensor(a) for a in args])
-
-    return call
-
-
 class Explainer(abc.ABC):
     """Base class of every explainer.
 
@@ -240,21 +234,22 @@ class Explainer(abc.ABC):
         check_backend()
         self.model = check_model(model)
         self._batch_size_given = batch_size is not None
-        batch_size = 32 if batch_size is None else batch_size
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive int; received {batch_size!r}")
+        batch_size = check_batch_size(32 if batch_size is None else batch_size)
         if output is not None and not isinstance(output, (str, int, np.integer)):
             raise TypeError(f"`output` must be an output name or index; received {output!r}")
         self.output = output
         self.batch_size = int(batch_size)
         self.use_logits = bool(use_logits)
-        self._functions: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
-        self.trace_count = 0  # how many graphs were traced (one per input signature and target kind)
-        self._calls: collections.OrderedDict[tuple, int] = collections.OrderedDict()  # eager runs so far
+        self._functions = FunctionCache(self.MAX_FUNCTIONS)
         self._callable_keys = 0
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model.name!r})"
+
+    @property
+    def trace_count(self) -> int:
+        """How many graphs were traced (one per input signature and target kind)."""
+        return self._functions.trace_count
 
     # -- public ----------------------------------------------------------------
 
@@ -335,7 +330,7 @@ class Explainer(abc.ABC):
 
     # -- compiled functions ----------------------------------------------------
 
-    MAX_FUNCTIONS: ClassVar[int] = 32
+    MAX_FUNCTIONS: ClassVar[int] = _functions.MAX_FUNCTIONS
     ACTIVATIONS_PER_PASS: ClassVar[int] = 2**23  # 32 MiB of float32 layer outputs
 
     def _copies_per_pass(self, plan: Plan) -> int:
@@ -345,7 +340,7 @@ class Explainer(abc.ABC):
         per_copy = max(plan.info.activation_size, 1)
         return int(np.clip(self.ACTIVATIONS_PER_PASS // per_copy, 32, 1024))
 
-    EAGER_CALLS: ClassVar[int] = 2
+    EAGER_CALLS: ClassVar[int] = _functions.EAGER_CALLS
     """Calls of a function (per input signature and target kind) run eagerly before it is traced.
 
     Tracing a graph costs tens of milliseconds per model call it contains, and the first
@@ -361,11 +356,7 @@ class Explainer(abc.ABC):
 
         At most :attr:`MAX_FUNCTIONS` are kept (the least recently used goes first).
         """
-        if key in self._functions:
-            self._functions.move_to_end(key)
-            return self._functions[key]
-        calls = self._calls.pop(key, 0)
-        if calls == 0 and callable(key[1]) and not isinstance(key[1], tuple):
+        if self._functions.is_new(key) and callable(key[1]) and not isinstance(key[1], tuple):
             self._callable_keys += 1
             if self._callable_keys == 4:
                 warnings.warn(
@@ -373,19 +364,14 @@ class Explainer(abc.ABC):
                     f"graph each time (slow). Define the function once and pass the same object.",
                     stacklevel=4,
                 )
-        if eager and calls < self.EAGER_CALLS:
-            self._calls[key] = calls + 1
-            while len(self._calls) > self.MAX_FUNCTIONS:
-                self._calls.popitem(last=False)
-            return run_eagerly(body)
-        self.trace_count += 1
-        function = tf.function(body, autograph=False).get_concrete_function(*specs)
+        return self._functions.get(
+            key, body, specs, eager_calls=self.EAGER_CALLS if eager else 0, on_trace=self._check_graph
+        )
+
+    def _check_graph(self, function: Any) -> None:
+        """Called on each new traced function (the modified-ReLU methods check their graph)."""
         if self.modified_relus:
             warn_unreached(function.graph, self.method)
-        self._functions[key] = function
-        while len(self._functions) > self.MAX_FUNCTIONS:
-            self._functions.popitem(last=False)
-        return function
 
     @staticmethod
     def _input_specs(plan: Plan) -> list[tf.TensorSpec]:

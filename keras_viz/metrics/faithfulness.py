@@ -38,6 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_viz import targets as targets_lib
+from keras_viz._inputs import check_batch_size
 from keras_viz._model import ModelInfo, check_backend, check_model, declared_inputs, logits_of
 
 __all__ = [
@@ -271,7 +272,7 @@ class PerturbationScorer:
             raise TypeError(f"`output` must be an output name or index; received {output!r}.")
         self.output = output
         self.score = score
-        self.batch_size = _positive_int(batch_size, "batch_size")
+        self.batch_size = check_batch_size(batch_size)
         self._functions: dict[tuple, Any] = {}
         self._infos: dict[tuple, tuple[int, int | None]] = {}
         self.trace_count = 0

@@ -27,11 +27,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_viz._inputs import Inputs
+from keras_viz._inputs import Inputs, check_batch_size
 from keras_viz._model import check_backend, check_model, find_layer, layer_path
 from keras_viz.activations import FeatureMaps
 from keras_viz.views._topk import RunningTopK
-from keras_viz.views.top_activations import _check_batch_size, _check_channels
+from keras_viz.views.top_activations import _check_channels
 
 __all__ = ["Dissection", "dissect", "shape_concepts"]
 
@@ -225,7 +225,7 @@ def dissect(
         raise ValueError(f"`quantile` must be a number in [0, 1); received quantile={quantile!r}")
     if isinstance(examples, bool) or not isinstance(examples, (int, np.integer)) or examples < 0:
         raise ValueError(f"`examples` must be an int >= 0; received examples={examples!r}")
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_batch_size(batch_size)
     chosen = _check_channels(units, None)
     masks, names = _prepare_masks(masks, concepts, data)
     inputs = Inputs(data, model, argument="data")

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_viz._inputs import Inputs
+from keras_viz._inputs import Inputs, check_batch_size
 from keras_viz._model import check_backend, check_model, find_layer, layer_path
 from keras_viz.activations import FeatureMaps
 from keras_viz.views._readers import layer_reader
@@ -61,7 +61,7 @@ def _code_reader(model: keras.Model, layer: Any, pool: str | None, batch_size: i
     model = check_model(model)
     target = find_layer(model, layer)
     reader = layer_reader(
-        model, target, batch_size=_check_positive(batch_size, "batch_size"), transform=_pooling(_check_pool(pool)),
+        model, target, batch_size=check_batch_size(batch_size), transform=_pooling(_check_pool(pool)),
         key=("codes", pool),
     )
     return reader, layer_path(model, target)

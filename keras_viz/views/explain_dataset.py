@@ -22,7 +22,8 @@ import numpy as np
 import tensorflow as tf
 
 from keras_viz import targets as targets_lib
-from keras_viz._inputs import Inputs, pack
+from keras_viz._functions import FunctionCache
+from keras_viz._inputs import Inputs, check_batch_size, pack
 from keras_viz.explainers.base import Explainer, ExplainerCall, Explanation
 
 __all__ = ["explain_dataset"]
@@ -32,7 +33,7 @@ def _replica_copy(explainer: Explainer) -> Explainer:
     """A shallow copy with its own traced functions (each replica traces on its device)."""
     clone = copy.copy(explainer)
     if hasattr(clone, "_functions"):
-        clone._functions = collections.OrderedDict()
+        clone._functions = FunctionCache(clone._functions.max_functions)
     if hasattr(clone, "_infos"):
         clone._infos = {}
     return clone
@@ -100,8 +101,7 @@ def explain_dataset(
         raise TypeError(f"`strategy` must be a tf.distribute.Strategy or None; received {strategy!r}")
     if batch_size is None:
         batch_size = explainer.batch_size
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive int; received batch_size={batch_size!r}")
+    batch_size = check_batch_size(batch_size)
     inputs = Inputs(data, explainer.model, argument="data")
     resolved = _check_targets(targets, inputs.count)
     if resolved == "labels" and inputs.dataset is None:
