@@ -32,7 +32,7 @@ import tensorflow as tf
 from keras_viz import _functions
 from keras_viz import targets as targets_lib
 from keras_viz._functions import FunctionCache
-from keras_viz._inputs import Batch, Inputs, check_batch_size, pack
+from keras_viz._inputs import Batch, check_batch_size, pack
 from keras_viz._model import (
     LayerRecorder,
     LogitsSource,
@@ -47,24 +47,9 @@ from keras_viz._model import (
     single_tensor,
 )
 from keras_viz.backprop import backward_rule, relu_override, warn_unreached
+from keras_viz.explainers._call import ExplainerCall, Explanation, structure_key  # noqa: F401 (re-exported)
 from keras_viz.explainers._ops import upsample
 from keras_viz.explainers._tokens import token_refusal
-
-
-@dataclasses.dataclass
-class Explanation:
-    """The result of :meth:`Explainer.explain`.
-
-    Attributes:
-        maps: the attribution maps, shaped like ``Explainer.__call__``'s result.
-        classes: ``(N,)`` class index explained for each sample (the predicted class
-            where ``targets`` was None), or None for unit and callable targets.
-        scores: ``(N,)`` target score of each sample (the logit by default).
-    """
-
-    maps: Any
-    classes: np.ndarray | None
-    scores: np.ndarray
 
 
 @dataclasses.dataclass
@@ -127,76 +112,6 @@ class ForwardPass:
     def to_input_resolution(self, maps: tf.Tensor) -> tf.Tensor:
         """Resizes layer-resolution maps to the spatial size of the explained input."""
         return upsample(maps, self.plan.shapes[self.plan.spatial_input][:-1])
-
-
-class ExplainerCall:
-    """The validated inputs and targets of one call, iterated batch by batch.
-
-    Shared by :class:`Explainer` and :class:`~keras_viz.explainers.group.ExplainerGroup`,
-    so several explainers can walk the same batches.
-    """
-
-    def __init__(self, model: keras.Model, inputs: Any, targets: targets_lib.TargetSpec):
-        self.data = Inputs(inputs, model)
-        self.target = targets_lib.resolve(targets)
-        if self.target == "labels" and self.data.dataset is None:
-            raise ValueError(
-                "`targets`='labels' takes labels from a tf.data.Dataset yielding (x, y); "
-                "for arrays pass the labels themselves as `targets`."
-            )
-        self._check_count(self.data.count)
-
-    @property
-    def structure(self) -> Any:
-        return self.data.structure
-
-    @property
-    def is_class_target(self) -> bool:
-        return isinstance(self.target, targets_lib.ClassTargets) or self.target == "labels"
-
-    def _check_count(self, count: int | None) -> None:
-        target = self.target
-        if isinstance(target, targets_lib.ClassTargets) and target.indices is not None:
-            if count is not None and len(target.indices) != count:
-                raise ValueError(
-                    f"`targets` has {len(target.indices)} entries but `inputs` has {count} samples."
-                )
-
-    def batches(self, batch_size: int):
-        """Yields ``(batch, target for that batch)``."""
-        for batch in self.data.batches(batch_size):
-            yield batch, self._batch_target(batch)
-        self._check_count(self.data.count)
-
-    def _batch_target(self, batch: Batch) -> Any:
-        target = self.target
-        if target == "labels":
-            if batch.labels is None:
-                raise ValueError(
-                    "`targets`='labels' but the dataset yields no labels; it must yield (x, y)."
-                )
-            return targets_lib.ClassTargets(targets_lib.class_indices(batch.labels))
-        if isinstance(target, targets_lib.ClassTargets) and target.indices is not None:
-            return targets_lib.ClassTargets(target.take(batch.offset, batch.size))
-        return target
-
-    def explanation(self, parts: Sequence[tuple], *, per_input: bool) -> Explanation:
-        """Joins per-batch ``(maps, classes, scores)`` into one :class:`Explanation`."""
-        flat_maps = [np.concatenate(chunks, axis=0) for chunks in zip(*(p[0] for p in parts))]
-        return Explanation(
-            maps=pack(self.structure, flat_maps) if per_input else flat_maps[0],
-            classes=np.concatenate([p[1] for p in parts]) if self.is_class_target else None,
-            scores=np.concatenate([p[2] for p in parts]),
-        )
-
-
-def _structure_key(structure: Any) -> Any:
-    """A hashable description of an input structure (single, list or dict keys)."""
-    if isinstance(structure, dict):
-        return ("dict", tuple(sorted(map(str, structure))))
-    if isinstance(structure, (list, tuple)):
-        return ("list", len(structure))
-    return "single"
 
 
 class Explainer(abc.ABC):
@@ -269,7 +184,7 @@ class Explainer(abc.ABC):
 
     def _info(self, batch: Batch, structure: Any) -> ModelInfo:
         """The model's probe for these inputs, shared with every other user of the model."""
-        signature = (_structure_key(structure), tuple((a.shape[1:], a.dtype.str) for a in batch.inputs))
+        signature = (structure_key(structure), tuple((a.shape[1:], a.dtype.str) for a in batch.inputs))
         try:
             return shared_model_info(
                 self.model, signature, lambda: pack(structure, [tf.constant(a[:1]) for a in batch.inputs])

@@ -21,10 +21,9 @@ from keras_viz._functions import FunctionCache
 from keras_viz._inputs import Batch, check_batch_size
 from keras_viz._model import LayerRecorder
 from keras_viz.backprop import relu_override, warn_unreached
+from keras_viz.explainers._call import ExplainerCall, Explanation
 from keras_viz.explainers.base import (
     Explainer,
-    ExplainerCall,
-    Explanation,
     ForwardPass,
     Plan,
     SinglePassExplainer,

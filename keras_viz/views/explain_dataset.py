@@ -24,7 +24,8 @@ import tensorflow as tf
 from keras_viz import targets as targets_lib
 from keras_viz._functions import FunctionCache
 from keras_viz._inputs import Inputs, check_batch_size, pack
-from keras_viz.explainers.base import Explainer, ExplainerCall, Explanation
+from keras_viz.explainers._call import ExplainerCall, Explanation
+from keras_viz.explainers.base import Explainer
 
 __all__ = ["explain_dataset"]
 
