@@ -286,6 +286,12 @@ class LogitsTap:
 
     @contextlib.contextmanager
     def active(self) -> Iterator["LogitsTap"]:
+        with MODEL_LOCK:  # the activation read below is the layer's own, not another thread's override
+            with self._active():
+                yield self
+
+    @contextlib.contextmanager
+    def _active(self) -> Iterator["LogitsTap"]:
         layer = self.source.layer
         if layer is None:
             yield self

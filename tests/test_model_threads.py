@@ -214,3 +214,30 @@ def test_overrides_from_two_threads_nest_and_unwind(model):
         thread.join(timeout=10)
     assert not any(thread.is_alive() for thread in threads)
     assert "call" not in layer.__dict__
+
+
+def test_relu_overrides_from_two_threads_each_swap_every_relu(model):
+    from keras_viz.backprop import relu_override
+
+    with relu_override(model) as expected:
+        pass
+    assert expected == 2  # conv's activation="relu" and the ReLU layer
+    counts, a_inside, a_may_leave = [], threading.Event(), threading.Event()
+
+    def thread_a(_):
+        with relu_override(model) as count:
+            counts.append(count)
+            a_inside.set()
+            a_may_leave.wait(timeout=5)
+
+    def thread_b(_):
+        a_inside.wait(timeout=5)
+        timer = threading.Timer(0.05, a_may_leave.set)  # B asks while A's swaps are in place
+        timer.start()
+        with relu_override(model) as count:
+            counts.append(count)
+
+    _run_threads(lambda i: (thread_a, thread_b)[i](i), count=2)
+    assert counts == [expected, expected]
+    assert all(call is None for call, _ in _instance_state(model).values())
+    assert _instance_state(model)[("conv")][1] is keras.activations.relu
