@@ -101,6 +101,7 @@ class RunWriter:
         self.event_file: str | None = None  # the run's (first) event file for this fit
         self.appends = _can_append(path)
         self._parts = 0  # event files written after the first (filesystems without append)
+        self._made = False  # the run directory exists
         self._writer: tf.summary.SummaryWriter | None = None
         self._staging: str | None = None
         self._cleanup: weakref.finalize | None = None
@@ -159,15 +160,19 @@ class RunWriter:
             self._staging = self._cleanup = None
 
     def _move_staged(self) -> None:
-        staged = sorted(tf.io.gfile.glob(os.path.join(self._staging, "*tfevents*")))
+        # the staging folder is local (tempfile): read with os (tf.io.gfile.glob costs ms);
+        # the run directory may be anywhere: written with tf.io.gfile
+        staged = sorted(name for name in os.listdir(self._staging) if "tfevents" in name)
         if not staged:
             return
-        tf.io.gfile.makedirs(self.path)
+        if not self._made:
+            tf.io.gfile.makedirs(self.path)
+            self._made = True
         for name in staged:
-            with tf.io.gfile.GFile(name, "rb") as handle:
+            with open(os.path.join(self._staging, name), "rb") as handle:
                 data = handle.read()
             if self.event_file is None:
-                self.event_file = os.path.join(self.path, os.path.basename(name))
+                self.event_file = os.path.join(self.path, name)
                 _write(self.event_file, data, "wb")
             elif self.appends:  # without the file_version event every event file starts with
                 _write(self.event_file, data[_record_size(data) :], "ab")
