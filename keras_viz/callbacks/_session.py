@@ -122,10 +122,11 @@ class RunWriter:
         del keep_open
         with self._lock:
             if self._writer is None:
-                _close_all_at_exit()
                 self._staging = tempfile.mkdtemp(prefix="keras-viz-")
-                # the safety net: a writer that is never closed leaves no staging folder
+                # the safety net: a writer never closed leaves no staging folder behind,
+                # and one still open at exit is closed first (atexit runs last-in first)
                 self._cleanup = weakref.finalize(self, shutil.rmtree, self._staging, ignore_errors=True)
+                _close_all_at_exit()
                 self._writer = tf.summary.create_file_writer(self._staging)
                 self.opened += 1
                 _OPEN.add(self)
@@ -139,9 +140,11 @@ class RunWriter:
             if self._holders == 0:
                 self._close_locked()
 
-    def close(self) -> None:
-        """Closes now, or when the last job still writing releases it."""
+    def close(self, force: bool = False) -> None:
+        """Closes now, or when the last job still writing releases it (``force``: now regardless)."""
         with self._lock:
+            if force:
+                self._holders = 0
             if self._holders == 0:
                 self._close_locked()
 
@@ -214,7 +217,7 @@ def _close_all_at_exit() -> None:
 def _close_open_writers() -> None:
     for writer in list(_OPEN):
         try:
-            writer.close()
+            writer.close(force=True)  # no job runs any more: background threads are joined by now
         except Exception as error:  # at exit: report, never raise
             logger.warning("keras-viz could not close the writer of %s: %s", writer.path, error)
 

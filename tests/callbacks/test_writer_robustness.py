@@ -174,3 +174,26 @@ def test_embedding_projector_export_on_a_tensorflow_filesystem(tmp_path, monkeyp
     reader = tf.compat.v1.train.NewCheckpointReader(tf.train.latest_checkpoint(run_dir))
     (shape,) = reader.get_variable_to_shape_map().values()
     assert shape == [6, 8]  # the codes of `gap` (8 channels) for the 6 inputs
+
+
+def test_a_writer_left_open_is_closed_at_exit(tmp_path):
+    """The safety net: a writer still open when the process ends is closed and moved, not lost."""
+    import subprocess
+    import sys
+
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    script = (
+        "import tensorflow as tf\n"
+        "from keras_viz.callbacks._session import RunWriter\n"
+        f"writer = RunWriter({str(tmp_path / 'logs' / 'run')!r})\n"
+        "with writer.acquire().as_default():\n"
+        "    tf.summary.scalar('left_open', 3.0, step=7)\n"
+        "# no release: the process ends with the writer open\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "PYTHONPATH": root, "TMPDIR": str(staging), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    subprocess.run([sys.executable, "-c", script], check=True, env=env, timeout=120)
+    _, events = _events(str(tmp_path / "logs" / "run"))
+    assert [(tag, step) for tag, step, _ in events] == [("left_open", 7)]
+    assert list(staging.iterdir()) == []
