@@ -229,8 +229,8 @@ class Profile:
         from tensorflow.python.ops import summary_ops_v2
 
         from keras_viz import _model, activations, tensorboard
+        from keras_viz.callbacks import _session
         from keras_viz.callbacks import activations as callback_activations
-        from keras_viz.explainers import base as explainers_base
 
         patches = [
             (_model.ModelInfo, "__init__", "model probe (ModelInfo)"),
@@ -239,6 +239,7 @@ class Profile:
             (tf.summary, "create_file_writer", "writer open/close"),
             (summary_ops_v2._ResourceSummaryWriter, "close", "writer open/close"),
             (summary_ops_v2._ResourceSummaryWriter, "flush", "writer open/close"),
+            (_session.RunWriter, "_move_staged", "writer open/close"),
             (tensorboard, "encode_image_tensor", "PNG encoding"),
             (tf.summary, "write", "summary writes"),
             (tensorboard, "explanation_images", "drawing (heatmaps, overlays, grids)"),
@@ -246,19 +247,14 @@ class Profile:
             (callback_activations, "feature_map_grid", "drawing (heatmaps, overlays, grids)"),
             (activations, "spatial_layers", "model probe (ModelInfo)"),
         ]
-        if hasattr(explainers_base, "run_eagerly"):  # explainer bodies run without a graph
-            original_run_eagerly = explainers_base.run_eagerly
+        from keras_viz import _functions
 
-            def run_eagerly(body):
-                return self._timed("explainers run eagerly (no graph)", original_run_eagerly(body))
+        original_run_eagerly = _functions.run_eagerly  # explainer, group and reader bodies run without a graph
 
-            patches.append((explainers_base, "run_eagerly", None, run_eagerly))
-            if hasattr(activations, "run_eagerly"):
-                patches.append((activations, "run_eagerly", None, run_eagerly))
-            from keras_viz.explainers import group
+        def run_eagerly(body):
+            return self._timed("explainers run eagerly (no graph)", original_run_eagerly(body))
 
-            if hasattr(group, "run_eagerly"):
-                patches.append((group, "run_eagerly", None, run_eagerly))
+        patches.append((_functions, "run_eagerly", None, run_eagerly))
         saved = []
         for patch in patches:
             owner, name = patch[0], patch[1]

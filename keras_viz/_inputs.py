@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_viz._checks import check_int
 from keras_viz._model import declared_inputs
 
 _SINGLE = object()  # structure marker: the model takes one tensor
@@ -31,6 +32,15 @@ class Batch:
     @property
     def size(self) -> int:
         return int(self.inputs[0].shape[0])
+
+
+def check_batch_size(batch_size: Any, argument: str = "batch_size") -> int:
+    """``batch_size`` as an int >= 1: samples (or copies) per forward pass.
+
+    The library's one argument rule (:func:`keras_viz._checks.check_int`): TypeError for a
+    value that is not an int (a float, a bool, a string), ValueError for one below 1.
+    """
+    return check_int(batch_size, argument)
 
 
 def pack(structure: Any, flat: list[Any]) -> Any:

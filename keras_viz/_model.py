@@ -7,9 +7,10 @@ temporarily wrapping the layer's ``call`` while a function is traced. Building
 Sequential models that were never called, on layers of nested models and on
 subclassed models.
 
-The wrapping is a scoped override: it is installed for the duration of a ``with``
-block (normally one ``tf.function`` trace) and removed in ``finally``, so the
-user's model object is left exactly as it was.
+The wrapping is a scoped override (:mod:`keras_viz._intercept`): it is installed for
+the duration of a ``with`` block (normally one ``tf.function`` trace or one eager
+pass) and removed in ``finally``, so the user's model object is left exactly as it
+was; overrides are serialised by one process-wide lock and invisible to other threads.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import contextlib
 import dataclasses
 import difflib
 import functools
-import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -27,9 +27,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-LayerRef = "str | int | keras.layers.Layer"
+# The scoped overrides live in their own module; imported here, where callers find them.
+from keras_viz._intercept import MODEL_LOCK, LayerRecorder, OutputHook, intercept, patched_attribute  # noqa: F401
 
-_MISSING = object()
+LayerRef = "str | int | keras.layers.Layer"
 
 
 def check_backend() -> None:
@@ -87,6 +88,33 @@ def iter_layers(model: keras.layers.Layer, prefix: str = "") -> Iterator[tuple[s
 def is_container(layer: keras.layers.Layer) -> bool:
     """True for layers that only run other layers (models, wrappers)."""
     return bool(child_layers(layer))
+
+
+class LayerSnapshot:
+    """The layer objects of a model at one moment, held weakly, in :func:`iter_layers` order.
+
+    Lets a cache tell whether a model is still made of the very same layers (after
+    ``Sequential.pop``/``add``, say) without keying anything on ``id()``, which a new
+    object may reuse once the old one is gone.
+    """
+
+    def __init__(self, layers: Sequence[keras.layers.Layer]):
+        self._refs = tuple(weakref.ref(layer) for layer in layers)
+
+    @classmethod
+    def of(cls, model: keras.layers.Layer) -> "LayerSnapshot":
+        return cls([layer for _, layer in iter_layers(model)])
+
+    def matches(self, layers: Sequence[keras.layers.Layer]) -> bool:
+        """Whether ``layers`` are the snapshot's layer objects, in the same order."""
+        return len(layers) == len(self._refs) and all(ref() is layer for ref, layer in zip(self._refs, layers))
+
+    def index(self, layer: keras.layers.Layer) -> int:
+        """The position of ``layer`` in the snapshot (by identity)."""
+        for i, ref in enumerate(self._refs):
+            if ref() is layer:
+                return i
+        raise ValueError(f"Layer {getattr(layer, 'name', layer)!r} is not a layer of this model.")
 
 
 def layer_path(model: keras.Model, layer: keras.layers.Layer) -> str:
@@ -155,105 +183,6 @@ def unknown_layer_message(name: str, paths: Sequence[str], argument: str, kind: 
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     shown = ", ".join(paths[:40]) + (f", ... ({len(paths)} in all)" if len(paths) > 40 else "")
     return f"Unknown layer {name!r} (argument `{argument}`).{hint} {kind}: {shown}."
-
-
-# --------------------------------------------------------------------------- interception
-
-
-@contextlib.contextmanager
-def patched_attribute(obj: Any, name: str, value: Any) -> Iterator[None]:
-    """Sets ``obj.<name> = value`` for the block, restoring the instance dict exactly.
-
-    ``object.__setattr__`` bypasses Keras' attribute tracking, so the layer's tracked
-    state is not touched either.
-    """
-    previous = obj.__dict__.get(name, _MISSING)
-    object.__setattr__(obj, name, value)
-    try:
-        yield
-    finally:
-        if previous is _MISSING:
-            object.__delattr__(obj, name)
-        else:
-            object.__setattr__(obj, name, previous)
-
-
-OutputHook = Callable[[keras.layers.Layer, Any, tuple, dict], Any]
-
-
-@contextlib.contextmanager
-def intercept(
-    layers: Sequence[keras.layers.Layer], hook: OutputHook, *, method: str = "call"
-) -> Iterator[None]:
-    """Routes every call of ``layers`` through ``hook(layer, outputs, args, kwargs)``.
-
-    The hook returns the outputs to hand on (usually unchanged). Used to record a
-    layer's output during the model's own forward pass, or to replace it.
-
-    Args:
-        layers: the layers to route.
-        hook: called after each call with the layer, what it returned, and the
-            arguments it was called with.
-        method: the method routed: ``"call"`` (default), or an internal method the
-            layer's ``call`` invokes through ``self`` (attention capture routes
-            ``MultiHeadAttention._compute_attention``).
-    """
-    with contextlib.ExitStack() as stack:
-        for layer in dict.fromkeys(layers):  # unique, in order
-            stack.enter_context(patched_attribute(layer, method, _hooked_call(layer, hook, method)))
-        yield
-
-
-def _hooked_call(layer: keras.layers.Layer, hook: OutputHook, method: str = "call") -> Callable[..., Any]:
-    original = getattr(layer, method)
-
-    def call(*args, **kwargs):
-        return hook(layer, original(*args, **kwargs), args, kwargs)
-
-    return call
-
-
-class LayerRecorder:
-    """Records the outputs of chosen layers during a forward pass.
-
-    Example:
-        >>> recorder = LayerRecorder([conv])
-        >>> with recorder.active():
-        ...     outputs = model(x)
-        >>> features = recorder.output(conv)
-    """
-
-    def __init__(self, layers: Sequence[keras.layers.Layer]):
-        self.layers = list(dict.fromkeys(layers))
-        self._outputs: dict[int, list[Any]] = {}
-        self.tap: "LogitsTap | None" = None  # the logits of the same pass, when run eagerly
-
-    def _hook(self, layer, outputs, args, kwargs):
-        self._outputs.setdefault(id(layer), []).append(outputs)
-        return outputs
-
-    @contextlib.contextmanager
-    def active(self) -> Iterator["LayerRecorder"]:
-        self._outputs = {}
-        with intercept(self.layers, self._hook):
-            yield self
-
-    def output(self, layer: keras.layers.Layer) -> Any:
-        """The output of ``layer`` in the forward pass that just ran."""
-        calls = self._outputs.get(id(layer), [])
-        if not calls:
-            raise ValueError(
-                f"Layer {layer.name!r} was not called during the forward pass of the model, "
-                f"so its output cannot be read. Choose a layer on the path from the inputs "
-                f"to the outputs."
-            )
-        if len(calls) > 1:
-            raise ValueError(
-                f"Layer {layer.name!r} is called {len(calls)} times in one forward pass (a "
-                f"shared layer); keras-viz cannot tell which call to explain. Choose a layer "
-                f"that runs once."
-            )
-        return calls[0]
 
 
 def single_tensor(value: Any, what: str) -> tf.Tensor:
@@ -357,6 +286,12 @@ class LogitsTap:
 
     @contextlib.contextmanager
     def active(self) -> Iterator["LogitsTap"]:
+        with MODEL_LOCK:  # the activation read below is the layer's own, not another thread's override
+            with self._active():
+                yield self
+
+    @contextlib.contextmanager
+    def _active(self) -> Iterator["LogitsTap"]:
         layer = self.source.layer
         if layer is None:
             yield self
@@ -426,12 +361,14 @@ class ModelInfo:
             )
             return outputs
 
-        if not model.built:
-            model(sample, training=False)  # Keras builds with a symbolic call first; keep it out
-            paths = {id(layer): path for path, layer in iter_layers(model)}
-            layers = [layer for _, layer in iter_layers(model)]
-        with intercept(layers, hook):
-            outputs = model(sample, training=False)
+        with MODEL_LOCK:
+            if not model.built:
+                model(sample, training=False)  # Keras builds with a symbolic call first; keep it out
+                paths = {id(layer): path for path, layer in iter_layers(model)}
+                layers = [layer for _, layer in iter_layers(model)]
+            with intercept(layers, hook):
+                outputs = model(sample, training=False)
+        self._probed = LayerSnapshot(layers)  # what was probed, by identity
         # The probe's own inputs: a cached probe serves later batches, so what it recorded
         # is matched against these, not against the samples of a later call.
         self.sample_inputs = [t for t in tf.nest.flatten(sample)]
@@ -442,6 +379,10 @@ class ModelInfo:
     @property
     def model(self) -> keras.Model:
         return self._model()
+
+    def probed(self, layers: Sequence[keras.layers.Layer]) -> bool:
+        """Whether ``layers`` (a model's, in :func:`iter_layers` order) are the ones probed."""
+        return self._probed.matches(layers)
 
     @functools.cached_property
     def activation_size(self) -> int:
@@ -599,7 +540,6 @@ class ModelInfo:
 
 
 _PROBES: "weakref.WeakKeyDictionary[keras.Model, dict[tuple, ModelInfo]]" = weakref.WeakKeyDictionary()
-_PROBES_LOCK = threading.Lock()
 
 
 def shared_model_info(model: keras.Model, signature: tuple, make_sample: Callable[[], Any]) -> ModelInfo:
@@ -609,22 +549,25 @@ def shared_model_info(model: keras.Model, signature: tuple, make_sample: Callabl
     per input signature however many of them run (the probe is an eager forward pass
     with every layer's ``call`` wrapped). ``signature`` describes one sample (shapes and
     dtypes without the batch axis); ``make_sample`` builds that sample when a probe is
-    needed. The cache holds the model weakly and is keyed by the model's layers too, so
-    a model that gains layers is probed again. A ``ModelInfo`` records structure (calls,
-    shapes, data flow), which training does not change.
+    needed. The cache holds the model weakly, and a cached probe is served only while
+    the model is made of the very layer objects it probed (compared by identity through
+    weak references, never by ``id()``, which a new layer may reuse), so a model that
+    gains, loses or swaps layers is probed again. A ``ModelInfo`` records structure
+    (calls, shapes, data flow), which training does not change. Probes are taken under
+    :data:`~keras_viz._intercept.MODEL_LOCK`: one at a time, never beside another
+    thread's overrides.
     """
-    key = (signature, tuple(id(layer) for _, layer in iter_layers(model)))
-    with _PROBES_LOCK:
+    layers = [layer for _, layer in iter_layers(model)]
+    with MODEL_LOCK:
         infos = _PROBES.setdefault(model, {})
-        info = infos.get(key)
-    if info is None:
-        info = ModelInfo(model, make_sample())
-        with _PROBES_LOCK:
-            infos = _PROBES.setdefault(model, {})
+        info = infos.get(signature)
+        if info is None or not info.probed(layers):
+            infos.pop(signature, None)
+            info = ModelInfo(model, make_sample())
             if len(infos) >= 16:  # a bounded cache: input signatures of one model are few
                 infos.pop(next(iter(infos)))
-            info = infos.setdefault(key, info)
-    return info
+            infos[signature] = info
+        return info
 
 
 def _internal_layers(model: keras.Model) -> set[int]:

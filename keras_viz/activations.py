@@ -9,15 +9,15 @@ forward pass (see :mod:`keras_viz._model`), so nested and subclassed models work
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_viz import render
-from keras_viz._inputs import Batch, Inputs, pack
-from keras_viz.explainers.base import Explainer, run_eagerly
+from keras_viz import _functions, render
+from keras_viz._functions import FunctionCache
+from keras_viz._inputs import Batch, Inputs, check_batch_size, pack
 from keras_viz._model import (
     LayerRecorder,
     ModelInfo,
@@ -110,15 +110,19 @@ class FeatureMaps:
             raise ValueError(f"`layers` must be a non-empty list of layers; received {layers!r}")
         self.layers = [find_layer(model, layer, argument="layers") for layer in layers]
         self.names = [layer if isinstance(layer, str) else layer_path(model, l) for layer, l in zip(layers, self.layers)]
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive int; received {batch_size!r}")
         if transform is not None and not callable(transform):
             raise TypeError(f"`transform` must be a function of a tensor or None; received {transform!r}")
-        self.batch_size = int(batch_size)
+        self.batch_size = check_batch_size(batch_size)
         self.transform = transform
-        self._functions: dict[tuple, Any] = {}
-        self._calls: dict[tuple, int] = {}
-        self.trace_count = 0
+        self._functions = FunctionCache()
+
+    EAGER_CALLS: ClassVar[int] = _functions.EAGER_CALLS
+    """Calls of a forward pass (per input signature) run eagerly before it is traced."""
+
+    @property
+    def trace_count(self) -> int:
+        """How many graphs were traced (one per input signature)."""
+        return self._functions.trace_count
 
     def __call__(self, inputs: Any) -> dict[str, Any]:
         parts: list[list[Any]] = [values for _, values in self._stream(inputs)]
@@ -147,10 +151,8 @@ class FeatureMaps:
 
     def _function(self, batch, structure):
         """The forward pass for this input signature: eager for its first calls, then traced
-        (as :attr:`keras_viz.Explainer.EAGER_CALLS` explains)."""
+        (:class:`keras_viz._functions.FunctionCache`)."""
         key = tuple((a.shape[1:], a.dtype.str) for a in batch.inputs)
-        if key in self._functions:
-            return self._functions[key]
         count = len(batch.inputs)
 
         def body(*inputs):
@@ -165,15 +167,9 @@ class FeatureMaps:
                 outputs = [self.transform(output) for output in outputs]
             return outputs
 
-        calls = self._calls.get(key, 0)
-        if calls < Explainer.EAGER_CALLS:
-            self._calls[key] = calls + 1
-            return run_eagerly(body)
         # Token-id inputs keep their integer dtype.
         specs = [tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype)) for a in batch.inputs]
-        self._functions[key] = tf.function(body, autograph=False).get_concrete_function(*specs)
-        self.trace_count += 1
-        return self._functions[key]
+        return self._functions.get(key, body, specs, eager_calls=self.EAGER_CALLS)
 
 
 def feature_map_grid(

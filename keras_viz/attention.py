@@ -64,7 +64,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_viz._attention_flow import AttentionCall, attention_operands, input_sources
-from keras_viz._inputs import Inputs, input_names, pack
+from keras_viz._inputs import Inputs, check_batch_size, input_names, pack
 from keras_viz._model import (
     check_backend,
     check_model,
@@ -319,9 +319,7 @@ class AttentionMaps:
     def __init__(self, model: keras.Model, layers: Sequence[Any] | None = None, *, batch_size: int = 32):
         check_backend()
         self.model = check_model(model)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive int; received {batch_size!r}")
-        self.batch_size = int(batch_size)
+        self.batch_size = check_batch_size(batch_size)
         found = attention_layers(model)
         paths = {id(layer): path for path, layer in iter_layers(model)}
         if layers is None:

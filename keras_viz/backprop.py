@@ -26,7 +26,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from keras_viz._model import iter_layers, patched_attribute
+from keras_viz._model import MODEL_LOCK, iter_layers, patched_attribute
 
 RULES = ("backprop", "deconvnet", "guided")
 
@@ -167,12 +167,14 @@ def relu_override(model: keras.Model) -> Iterator[int]:
 
     Catches ``activation="relu"`` (or ``"relu6"``) on any layer, ``keras.layers.ReLU``
     with no negative slope and ``keras.layers.Activation("relu")``, at every depth of
-    nested models. Everything is restored on exit.
+    nested models. Everything is restored on exit. The model lock is held for the
+    block, so the layers are read and swapped while no other thread's override is in
+    place (see :mod:`keras_viz._intercept`); other threads keep the plain ReLUs.
 
     Yields:
         The number of ReLUs replaced.
     """
-    with contextlib.ExitStack() as stack:
+    with MODEL_LOCK, contextlib.ExitStack() as stack:
         count = 0
         for _, layer in iter_layers(model):
             if isinstance(layer, keras.layers.ReLU):

@@ -24,6 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_viz._inputs import check_batch_size
 from keras_viz._model import check_backend, check_model, declared_inputs, logits_of, output_names
 from keras_viz.activations import FeatureMaps
 from keras_viz.render.colour import colormap
@@ -135,8 +136,7 @@ class DecisionBoundary:
         self.model = check_model(model)
         plane_grid((0, 1, 0, 1), resolution)  # validates resolution
         data_extent(np.zeros((1, 2)), margin)  # validates margin
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive int; received batch_size={batch_size!r}.")
+        batch_size = check_batch_size(batch_size)
         inputs = declared_inputs(self.model)
         if inputs is not None and (len(inputs) != 1 or tuple(inputs[0].shape[1:]) != (2,)):
             shapes = [tuple(i.shape) for i in inputs]

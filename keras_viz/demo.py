@@ -511,7 +511,7 @@ def run_attention_demo(log_dir: str, *, seed: int = 0, say: Callable[..., None] 
     outputs = [[f"out {t}" for t in range(held_out.shape[1])]] * 4
     callback = callbacks.AttentionCallback(
         held_out[:4], tokens=letters, query_tokens={"cross_attention": outputs}, rollout=False,
-        log_dir=log_dir, run=ATTENTION_RUN,
+        log_dir=log_dir, run=ATTENTION_RUN, freq=1,  # every epoch: the demo shows attention forming
     )
     say("Training a tiny Transformer to reverse letter sequences (its attention goes to the run "
         f"{os.path.join(log_dir, ATTENTION_RUN)})...")

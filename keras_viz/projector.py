@@ -200,11 +200,13 @@ def _sprite(images: Any, count: int, thumbnail_size: int | None) -> tuple[np.nda
 
 
 def _new_run(log_dir: str, run: str | None, name: str) -> str:
+    import tensorflow as tf  # tf.io.gfile: log_dir may be gs://, s3://, hdfs://...
+
     if run is not None:
         if not isinstance(run, str) or not run or os.path.isabs(run) or ".." in run.replace("\\", "/").split("/"):
             raise ValueError(f"`run` must be a relative run name inside `log_dir`; received run={run!r}")
         path = os.path.join(log_dir, run)
-        if os.path.exists(os.path.join(path, "projector_config.pbtxt")):
+        if tf.io.gfile.exists(os.path.join(path, "projector_config.pbtxt")):
             raise ValueError(
                 f"`run`={run!r} already holds a projector export; TensorBoard re-reads a "
                 f"configuration only when the set of runs changes, so each export needs a new run."
@@ -214,12 +216,18 @@ def _new_run(log_dir: str, run: str | None, name: str) -> str:
     base = f"projector_{_safe(name)}_{stamp}"
     for attempt in range(10_000):
         path = os.path.join(log_dir, base if attempt == 0 else f"{base}_{attempt}")
-        try:
-            os.makedirs(path)
+        if not tf.io.gfile.exists(path):
+            tf.io.gfile.makedirs(path)
             return path
-        except FileExistsError:
-            continue
     raise RuntimeError(f"Could not create a new run directory under {log_dir}")
+
+
+def _write_text(path: str, text: str) -> None:
+    """Writes UTF-8 text through ``tf.io.gfile`` (any filesystem TensorFlow reads)."""
+    import tensorflow as tf
+
+    with tf.io.gfile.GFile(path, "wb") as handle:
+        handle.write(text.encode("utf-8"))
 
 
 def _safe(name: str) -> str:
@@ -292,7 +300,7 @@ def export_projector(
     sprite = _sprite(images, count, thumbnail_size) if images is not None else None
 
     run_dir = _new_run(os.fspath(log_dir), run, name)
-    os.makedirs(run_dir, exist_ok=True)
+    tf.io.gfile.makedirs(run_dir)
     config = projector_config_pb2.ProjectorConfig()
     embedding = config.embeddings.add()
     embedding.tensor_name = name
@@ -301,26 +309,28 @@ def export_projector(
         tf.raw_ops.SaveV2(prefix=prefix, tensor_names=[name], shape_and_slices=[""], tensors=[tf.constant(tensor)])
         # The plugin finds the checkpoint through this file; a relative path keeps the
         # log directory movable.
-        with open(os.path.join(run_dir, "checkpoint"), "w", encoding="utf-8") as state:
-            state.write('model_checkpoint_path: "embedding.ckpt"\nall_model_checkpoint_paths: "embedding.ckpt"\n')
+        _write_text(
+            os.path.join(run_dir, "checkpoint"),
+            'model_checkpoint_path: "embedding.ckpt"\nall_model_checkpoint_paths: "embedding.ckpt"\n',
+        )
     else:
         buffer = io.StringIO()
         np.savetxt(buffer, tensor, delimiter="\t", fmt="%.9g")
-        with open(os.path.join(run_dir, "tensor.tsv"), "w", encoding="utf-8") as handle:
-            handle.write(buffer.getvalue())
+        _write_text(os.path.join(run_dir, "tensor.tsv"), buffer.getvalue())
         embedding.tensor_path = "tensor.tsv"
         embedding.tensor_shape.extend(tensor.shape)
     if columns is not None:
-        with open(os.path.join(run_dir, "metadata.tsv"), "w", encoding="utf-8", newline="") as handle:
-            handle.write(_metadata_text(columns, ascii_metadata))
+        _write_text(os.path.join(run_dir, "metadata.tsv"), _metadata_text(columns, ascii_metadata))
         embedding.metadata_path = "metadata.tsv"
     if sprite is not None:
         sheet, (th, tw) = sprite
-        Image.fromarray(sheet).save(os.path.join(run_dir, "sprite.png"), optimize=False, compress_level=1)
+        png = io.BytesIO()
+        Image.fromarray(sheet).save(png, format="PNG", optimize=False, compress_level=1)
+        with tf.io.gfile.GFile(os.path.join(run_dir, "sprite.png"), "wb") as handle:
+            handle.write(png.getvalue())
         embedding.sprite.image_path = "sprite.png"
         embedding.sprite.single_image_dim.extend([tw, th])
-    with open(os.path.join(run_dir, "projector_config.pbtxt"), "w", encoding="utf-8") as handle:
-        handle.write(text_format.MessageToString(config))
+    _write_text(os.path.join(run_dir, "projector_config.pbtxt"), text_format.MessageToString(config))
     _write_event_file(tf, run_dir, name, count, tensor.shape[1], columns, description)
     return run_dir
 

@@ -10,16 +10,17 @@ one :class:`FitSession`. The session
   that epoch is logged (:func:`budget_allows`), so that the views of one epoch appear
   together in TensorBoard and the epochs skipped are reported once;
 * holds one writer per run directory (:class:`RunWriter`): every callback of the run
-  writes into one event file per ``fit``. The writer is opened at the first write of
-  an epoch and closed once every callback of the session is done with that epoch
-  (Keras' ``fit`` has no ``finally``: a writer left open across epochs would never be
-  closed when training stops with an exception).
+  writes into one event file per ``fit`` (on a local filesystem; one file per write
+  elsewhere). The writer is open only while a write job runs, and what the job wrote
+  is in the run directory when it returns: Keras' ``fit`` has no ``finally``, so when
+  any callback raises, no later hook would close a writer left open, and the pictures
+  it held would be lost.
 """
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
-import glob
 import logging
 import os
 import shutil
@@ -72,59 +73,78 @@ def describe_epochs(epochs: Sequence[int]) -> str:
 
 
 class RunWriter:
-    """The writer of one run directory for one ``fit``: one event file, closed between epochs.
+    """The writer of one run directory for one ``fit``: open only while a job writes.
 
     Callbacks write through a ``tf.summary`` writer (``tf.summary.scalar``,
-    :func:`keras_viz.tensorboard.image_summary` work as usual). ``acquire(keep_open=True)``
-    is what a callback logging an epoch asks for: the writer stays open for the other
-    callbacks of that epoch until :meth:`close` (called when every callback is done with
-    the epoch, at the end of training, or when an exception passes). Other writes (at
-    the start of training, per batch, from a background thread) close it when they
-    release it, unless an epoch holds it open.
+    :func:`keras_viz.tensorboard.image_summary` work as usual). A job acquires it, writes,
+    and releases it; the last release closes it, so nothing is open between two Keras
+    hooks. That matters because Keras' ``fit`` has no ``finally``: when any callback (one
+    of keras-viz's or not) raises, no hook follows, and a writer left open for the other
+    callbacks of the epoch would stay open, with what it wrote, for good.
 
     A ``tf.summary`` writer always starts a new event file, and TensorBoard reads the
     files of a run in name order, where ``...1795.host.12.10.v2`` sorts before
-    ``...1795.host.12.9.v2``: epochs written to one file each, within one second, would
-    come back out of order. So the writer writes into a private staging directory, and
-    each close appends what it wrote to the run's one event file for this fit (the
-    first close creates it). Everything is on disk and closed at the end of each epoch.
+    ``...1795.host.12.9.v2``: jobs written to one file each, within one second, would
+    come back out of order. So the writer writes into a private local staging
+    directory, and each close moves what it wrote into the run directory:
+
+    * on a local filesystem, appended to the run's one event file for this fit (the
+      first close creates it);
+    * on any other filesystem (``gs://``, ``s3://``, ``hdfs://``, ``ram://``; written
+      through ``tf.io.gfile``, as Keras' own TensorBoard callback does), object stores
+      cannot append, so each close writes its own event file, named after the first
+      with a zero-padded sequence number, which sorts in the order written.
     """
 
     def __init__(self, path: str):
         self.path = path
-        self.event_file: str | None = None  # the run's event file for this fit
+        self.event_file: str | None = None  # the run's (first) event file for this fit
+        self.appends = _can_append(path)
+        self._parts = 0  # event files written after the first (filesystems without append)
+        self._made = False  # the run directory exists
         self._writer: tf.summary.SummaryWriter | None = None
         self._staging: str | None = None
+        self._cleanup: weakref.finalize | None = None
         self._holders = 0
-        self._keep_open = False
         self._lock = threading.Lock()
-        self.opened = 0  # how many times a writer was opened (once per logged epoch)
+        self.opened = 0  # how many times a writer was opened (once per write job)
 
     @property
     def is_open(self) -> bool:
         return self._writer is not None
 
     def acquire(self, keep_open: bool = False) -> tf.summary.SummaryWriter:
+        """The open writer; every ``acquire`` needs its :meth:`release`.
+
+        ``keep_open`` is accepted for compatibility and ignored: a writer kept open
+        across hooks would be lost when another callback raises (see the class docstring).
+        """
+        del keep_open
         with self._lock:
             if self._writer is None:
                 self._staging = tempfile.mkdtemp(prefix="keras-viz-")
+                # the safety net: a writer never closed leaves no staging folder behind,
+                # and one still open at exit is closed first (atexit runs last-in first)
+                self._cleanup = weakref.finalize(self, shutil.rmtree, self._staging, ignore_errors=True)
+                _close_all_at_exit()
                 self._writer = tf.summary.create_file_writer(self._staging)
                 self.opened += 1
                 _OPEN.add(self)
             self._holders += 1
-            self._keep_open = self._keep_open or keep_open
             return self._writer
 
     def release(self) -> None:
+        """Closes the writer when no job holds it any more: what it wrote reaches the run."""
         with self._lock:
-            self._holders -= 1
-            if self._holders == 0 and not self._keep_open:
+            self._holders = max(self._holders - 1, 0)
+            if self._holders == 0:
                 self._close_locked()
 
-    def close(self) -> None:
-        """Closes now, or when the last job still writing releases it."""
+    def close(self, force: bool = False) -> None:
+        """Closes now, or when the last job still writing releases it (``force``: now regardless)."""
         with self._lock:
-            self._keep_open = False
+            if force:
+                self._holders = 0
             if self._holders == 0:
                 self._close_locked()
 
@@ -136,23 +156,43 @@ class RunWriter:
         try:
             writer.flush()
             writer.close()
-            self._append_staged()
+            self._move_staged()
         finally:
             shutil.rmtree(self._staging, ignore_errors=True)
-            self._staging = None
+            self._cleanup.detach()
+            self._staging = self._cleanup = None
 
-    def _append_staged(self) -> None:
-        os.makedirs(self.path, exist_ok=True)
-        for name in sorted(glob.glob(os.path.join(self._staging, "*tfevents*"))):
-            with open(name, "rb") as handle:
+    def _move_staged(self) -> None:
+        # the staging folder is local (tempfile): read with os (tf.io.gfile.glob costs ms);
+        # the run directory may be anywhere: written with tf.io.gfile
+        staged = sorted(name for name in os.listdir(self._staging) if "tfevents" in name)
+        if not staged:
+            return
+        if not self._made:
+            tf.io.gfile.makedirs(self.path)
+            self._made = True
+        for name in staged:
+            with open(os.path.join(self._staging, name), "rb") as handle:
                 data = handle.read()
             if self.event_file is None:
-                self.event_file = os.path.join(self.path, os.path.basename(name))
-                with open(self.event_file, "wb") as handle:
-                    handle.write(data)
-            else:  # without the file_version event every event file starts with
-                with open(self.event_file, "ab") as handle:
-                    handle.write(data[_record_size(data) :])
+                self.event_file = os.path.join(self.path, name)
+                _write(self.event_file, data, "wb")
+            elif self.appends:  # without the file_version event every event file starts with
+                _write(self.event_file, data[_record_size(data) :], "ab")
+            else:
+                self._parts += 1
+                _write(f"{self.event_file}.{self._parts:06d}", data, "wb")
+
+
+def _can_append(path: str) -> bool:
+    """Whether ``path`` is on the local filesystem, where event files can be appended to."""
+    scheme, separator, _ = path.partition("://")
+    return not separator or scheme == "file"
+
+
+def _write(path: str, data: bytes, mode: str) -> None:
+    with tf.io.gfile.GFile(path, mode) as handle:
+        handle.write(data)
 
 
 def _record_size(data: bytes) -> int:
@@ -161,6 +201,25 @@ def _record_size(data: bytes) -> int:
         return len(data)
     (length,) = struct.unpack("<Q", data[:8])
     return min(12 + length + 4, len(data))
+
+
+_AT_EXIT = False
+
+
+def _close_all_at_exit() -> None:
+    """Registers (once, at the first writer) the closing of every writer still open at exit."""
+    global _AT_EXIT
+    if not _AT_EXIT:
+        _AT_EXIT = True
+        atexit.register(_close_open_writers)
+
+
+def _close_open_writers() -> None:
+    for writer in list(_OPEN):
+        try:
+            writer.close(force=True)  # no job runs any more: background threads are joined by now
+        except Exception as error:  # at exit: report, never raise
+            logger.warning("keras-viz could not close the writer of %s: %s", writer.path, error)
 
 
 @dataclasses.dataclass
@@ -299,7 +358,7 @@ class FitSession:
             return self.writers[path]
 
     def epoch_done(self, member: Any, epoch: int) -> None:
-        """Called by every member after its ``on_epoch_end``; the last one closes the writers."""
+        """Called by every member after its ``on_epoch_end``; the last one drops the epoch's shared results."""
         done = self._epochs_done.setdefault(epoch, set())
         done.add(id(member))
         if len(done) >= len(self.members):

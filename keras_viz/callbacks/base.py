@@ -19,9 +19,19 @@ appear together (:mod:`keras_viz.callbacks._session`).
 **Where.** Writing goes to a run directory beside Keras' ``train`` and ``validation``
 (SPEC §3), inside ``tf.summary.record_if(True)`` so that Keras' ``update_freq``
 condition cannot silently drop it. The callbacks of one ``fit`` that write the same
-run share one writer per epoch: it is opened at the first write of the epoch, flushed
-after every job and closed when every callback is done with the epoch, so it is closed
-even when ``fit`` later stops with an exception (Keras' ``fit`` has no ``finally``).
+run share its writer and its event file; the writer is open only while a job writes,
+and what the job wrote is in the run directory when it returns. Keras' ``fit`` has no
+``finally``: when any callback raises (one of keras-viz's or not), every picture
+drawn so far is on disk and nothing is left open. ``log_dir`` may be on any
+filesystem TensorFlow reads (``gs://``, ``s3://``, ``hdfs://``...).
+
+**The last epoch reached.** When training stops early (``EarlyStopping``, a callback
+setting ``model.stop_training``), the last epoch reached is logged even if the schedule
+skipped it: at that epoch's end when the stop is already requested there (a stopping
+callback listed before this one), otherwise at the start of ``on_train_end``, before
+the callbacks listed after this one run theirs (so an ``EarlyStopping`` listed after it
+restores its best weights only afterwards). Either way the step is drawn with the
+weights that epoch ended with.
 
 **Subclasses** implement :meth:`VizCallback._log` (and optionally
 :meth:`VizCallback._log_start`), use ``self.model``, ``self.max_outputs``, ``self.freq``,
@@ -154,7 +164,6 @@ class VizCallback(keras.callbacks.Callback, metaclass=abc.ABCMeta):
         self._last_epoch: int | None = None  # the latest epoch that ended
         self._logged_epochs: list[int] = []
         self._late_step: int | None = None
-        self._in_epoch = False
 
     # -- hooks for subclasses --------------------------------------------------
 
@@ -205,19 +214,21 @@ class VizCallback(keras.callbacks.Callback, metaclass=abc.ABCMeta):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         session = self._fit_session()
         start = time.perf_counter()
-        self._in_epoch = True
         try:
             self._raise_pending()
             self._last_epoch = epoch
-            if session.is_due(self, epoch):
+            due = session.is_due(self, epoch)
+            if not due and self._stop_requested():
+                # the last epoch reached: drawn now, before anything (EarlyStopping's
+                # restore_best_weights at on_train_end) changes the weights
+                session.log_late(self, epoch)
+                self._late_step = epoch
+                due = True
+            if due:
                 self._logged_epochs.append(epoch)
                 self._guarded(lambda: self._log(epoch, ""), f"at epoch {epoch}")
                 session.record_cost(self, epoch, time.perf_counter() - start)
-        except BaseException:
-            session.close_writers()  # KeyboardInterrupt or raise_errors: nothing stays open
-            raise
         finally:
-            self._in_epoch = False
             session.add_spent(time.perf_counter() - start)
             session.epoch_done(self, epoch)
 
@@ -234,16 +245,12 @@ class VizCallback(keras.callbacks.Callback, metaclass=abc.ABCMeta):
             try:
                 epoch = self._last_epoch
                 if epoch is not None and epoch not in self._logged_epochs:
-                    # training stopped before its planned last epoch (EarlyStopping):
-                    # the last epoch it reached is logged all the same
+                    # training stopped before its planned last epoch, by a callback listed
+                    # after this one: the last epoch it reached is logged all the same
                     session.log_late(self, epoch)
                     self._late_step = epoch
                     self._logged_epochs.append(epoch)
-                    self._in_epoch = True
-                    try:
-                        self._guarded(lambda: self._log(epoch, ""), f"after the last epoch ({epoch})")
-                    finally:
-                        self._in_epoch = False
+                    self._guarded(lambda: self._log(epoch, ""), f"after the last epoch ({epoch})")
                 self.wait()
                 if self._executor is not None:
                     self._executor.shutdown(wait=True)
@@ -267,6 +274,11 @@ class VizCallback(keras.callbacks.Callback, metaclass=abc.ABCMeta):
     def logged_epochs(self) -> list[int]:
         """The epochs (0-based steps) logged in the latest ``fit``."""
         return list(self._logged_epochs)
+
+    def _stop_requested(self) -> bool:
+        """Whether a callback (or the model) asked training to stop after this epoch."""
+        model = getattr(self, "_model", None)
+        return bool(getattr(model, "stop_training", False)) if model is not None else False
 
     def _fit_session(self) -> FitSession:
         if self._session is None:  # hooks called outside fit (e.g. by hand)
@@ -321,9 +333,10 @@ class VizCallback(keras.callbacks.Callback, metaclass=abc.ABCMeta):
     def writing(self, keep_open: bool = False) -> Iterator[tf.summary.SummaryWriter]:
         """The run's shared writer as default, recording unconditionally.
 
-        Flushed at the end of the block; closed too unless ``keep_open`` (an epoch being
-        logged keeps it open for the other callbacks of that epoch, see the module
-        docstring).
+        At the end of the block the writer is closed (unless another job of the run is
+        still writing) and what was written is in the run directory. ``keep_open`` is
+        accepted for compatibility and has no effect: a writer kept open after the block
+        would be lost if another callback raised before it was closed.
         """
         shared = self._fit_session().writer(self.run_dir)
         writer = shared.acquire(keep_open=keep_open)
@@ -347,7 +360,7 @@ class VizCallback(keras.callbacks.Callback, metaclass=abc.ABCMeta):
         if job is None:
             return
         if not self.background:
-            self._write(job, when, keep_open=self._in_epoch)
+            self._write(job, when)
             self._raise_pending()
             return
         if self._executor is None:
@@ -355,9 +368,9 @@ class VizCallback(keras.callbacks.Callback, metaclass=abc.ABCMeta):
         self._pending = [f for f in self._pending if not f.done()]
         self._pending.append(self._executor.submit(self._write, job, when))
 
-    def _write(self, job: WriteJob, when: str, keep_open: bool = False) -> None:
+    def _write(self, job: WriteJob, when: str) -> None:
         try:
-            with self.writing(keep_open=keep_open) as writer:
+            with self.writing() as writer:
                 job(writer)
         except Exception as error:
             if self.raise_errors:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import tensorflow as tf
 
 from keras_viz import render
 from keras_viz._checks import check_int
@@ -129,7 +130,7 @@ class EmbeddingCallback(VizCallback):
     def _export_run(self, step: int, prefix: str) -> str:
         base = f"{self.run}/{'batch' if prefix else 'epoch'}_{step:04d}"
         name, attempt = base, 0
-        while os.path.exists(os.path.join(self.log_dir, name, "projector_config.pbtxt")):
+        while tf.io.gfile.exists(os.path.join(self.log_dir, name, "projector_config.pbtxt")):
             attempt += 1
             name = f"{base}_{attempt}"
         return name

@@ -7,17 +7,18 @@ per input signature (see :class:`keras_viz._model.ModelInfo`; the probe is share
 every user of the model) and keeps one traced ``tf.function`` per input signature and
 target kind, so repeated calls (every epoch of a callback, say) run a compiled graph
 without retracing. The first :attr:`Explainer.EAGER_CALLS` calls of a function run
-the same body eagerly instead: tracing costs more than a call or two saves.
+the same body eagerly instead: tracing costs more than a call or two saves (the
+policy and its bounded cache: :class:`keras_viz._functions.FunctionCache`).
 
 Layers are reached by wrapping their ``call`` while the function is traced (or runs
 eagerly); the wrappers are gone when it returns, so the user's model is never left
-modified.
+modified. Eager passes and traces hold the process-wide model lock
+(:mod:`keras_viz._intercept`): explanation passes of one process are serialised.
 """
 
 from __future__ import annotations
 
 import abc
-import collections
 import contextlib
 import dataclasses
 import warnings
@@ -28,8 +29,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_viz import _functions
 from keras_viz import targets as targets_lib
-from keras_viz._inputs import Batch, Inputs, pack
+from keras_viz._functions import FunctionCache
+from keras_viz._inputs import Batch, check_batch_size, pack
 from keras_viz._model import (
     LayerRecorder,
     LogitsSource,
@@ -44,24 +47,9 @@ from keras_viz._model import (
     single_tensor,
 )
 from keras_viz.backprop import backward_rule, relu_override, warn_unreached
+from keras_viz.explainers._call import ExplainerCall, Explanation, structure_key  # noqa: F401 (re-exported)
 from keras_viz.explainers._ops import upsample
 from keras_viz.explainers._tokens import token_refusal
-
-
-@dataclasses.dataclass
-class Explanation:
-    """The result of :meth:`Explainer.explain`.
-
-    Attributes:
-        maps: the attribution maps, shaped like ``Explainer.__call__``'s result.
-        classes: ``(N,)`` class index explained for each sample (the predicted class
-            where ``targets`` was None), or None for unit and callable targets.
-        scores: ``(N,)`` target score of each sample (the logit by default).
-    """
-
-    maps: Any
-    classes: np.ndarray | None
-    scores: np.ndarray
 
 
 @dataclasses.dataclass
@@ -126,85 +114,6 @@ class ForwardPass:
         return upsample(maps, self.plan.shapes[self.plan.spatial_input][:-1])
 
 
-class ExplainerCall:
-    """The validated inputs and targets of one call, iterated batch by batch.
-
-    Shared by :class:`Explainer` and :class:`~keras_viz.explainers.group.ExplainerGroup`,
-    so several explainers can walk the same batches.
-    """
-
-    def __init__(self, model: keras.Model, inputs: Any, targets: targets_lib.TargetSpec):
-        self.data = Inputs(inputs, model)
-        self.target = targets_lib.resolve(targets)
-        if self.target == "labels" and self.data.dataset is None:
-            raise ValueError(
-                "`targets`='labels' takes labels from a tf.data.Dataset yielding (x, y); "
-                "for arrays pass the labels themselves as `targets`."
-            )
-        self._check_count(self.data.count)
-
-    @property
-    def structure(self) -> Any:
-        return self.data.structure
-
-    @property
-    def is_class_target(self) -> bool:
-        return isinstance(self.target, targets_lib.ClassTargets) or self.target == "labels"
-
-    def _check_count(self, count: int | None) -> None:
-        target = self.target
-        if isinstance(target, targets_lib.ClassTargets) and target.indices is not None:
-            if count is not None and len(target.indices) != count:
-                raise ValueError(
-                    f"`targets` has {len(target.indices)} entries but `inputs` has {count} samples."
-                )
-
-    def batches(self, batch_size: int):
-        """Yields ``(batch, target for that batch)``."""
-        for batch in self.data.batches(batch_size):
-            yield batch, self._batch_target(batch)
-        self._check_count(self.data.count)
-
-    def _batch_target(self, batch: Batch) -> Any:
-        target = self.target
-        if target == "labels":
-            if batch.labels is None:
-                raise ValueError(
-                    "`targets`='labels' but the dataset yields no labels; it must yield (x, y)."
-                )
-            return targets_lib.ClassTargets(targets_lib.class_indices(batch.labels))
-        if isinstance(target, targets_lib.ClassTargets) and target.indices is not None:
-            return targets_lib.ClassTargets(target.take(batch.offset, batch.size))
-        return target
-
-    def explanation(self, parts: Sequence[tuple], *, per_input: bool) -> Explanation:
-        """Joins per-batch ``(maps, classes, scores)`` into one :class:`Explanation`."""
-        flat_maps = [np.concatenate(chunks, axis=0) for chunks in zip(*(p[0] for p in parts))]
-        return Explanation(
-            maps=pack(self.structure, flat_maps) if per_input else flat_maps[0],
-            classes=np.concatenate([p[1] for p in parts]) if self.is_class_target else None,
-            scores=np.concatenate([p[2] for p in parts]),
-        )
-
-
-def _structure_key(structure: Any) -> Any:
-    """A hashable description of an input structure (single, list or dict keys)."""
-    if isinstance(structure, dict):
-        return ("dict", tuple(sorted(map(str, structure))))
-    if isinstance(structure, (list, tuple)):
-        return ("list", len(structure))
-    return "single"
-
-
-def run_eagerly(body: Callable[..., Any]) -> Callable[..., Any]:
-    """``body`` called on tensors without a graph, like the concrete function it would become."""
-
-    def call(*args):
-        return body(*[tf.convert_to_tensor(a) for a in args])
-
-    return call
-
-
 class Explainer(abc.ABC):
     """Base class of every explainer.
 
@@ -240,21 +149,22 @@ class Explainer(abc.ABC):
         check_backend()
         self.model = check_model(model)
         self._batch_size_given = batch_size is not None
-        batch_size = 32 if batch_size is None else batch_size
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive int; received {batch_size!r}")
+        batch_size = check_batch_size(32 if batch_size is None else batch_size)
         if output is not None and not isinstance(output, (str, int, np.integer)):
             raise TypeError(f"`output` must be an output name or index; received {output!r}")
         self.output = output
         self.batch_size = int(batch_size)
         self.use_logits = bool(use_logits)
-        self._functions: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
-        self.trace_count = 0  # how many graphs were traced (one per input signature and target kind)
-        self._calls: collections.OrderedDict[tuple, int] = collections.OrderedDict()  # eager runs so far
+        self._functions = FunctionCache(self.MAX_FUNCTIONS)
         self._callable_keys = 0
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model.name!r})"
+
+    @property
+    def trace_count(self) -> int:
+        """How many graphs were traced (one per input signature and target kind)."""
+        return self._functions.trace_count
 
     # -- public ----------------------------------------------------------------
 
@@ -274,7 +184,7 @@ class Explainer(abc.ABC):
 
     def _info(self, batch: Batch, structure: Any) -> ModelInfo:
         """The model's probe for these inputs, shared with every other user of the model."""
-        signature = (_structure_key(structure), tuple((a.shape[1:], a.dtype.str) for a in batch.inputs))
+        signature = (structure_key(structure), tuple((a.shape[1:], a.dtype.str) for a in batch.inputs))
         try:
             return shared_model_info(
                 self.model, signature, lambda: pack(structure, [tf.constant(a[:1]) for a in batch.inputs])
@@ -335,7 +245,7 @@ class Explainer(abc.ABC):
 
     # -- compiled functions ----------------------------------------------------
 
-    MAX_FUNCTIONS: ClassVar[int] = 32
+    MAX_FUNCTIONS: ClassVar[int] = _functions.MAX_FUNCTIONS
     ACTIVATIONS_PER_PASS: ClassVar[int] = 2**23  # 32 MiB of float32 layer outputs
 
     def _copies_per_pass(self, plan: Plan) -> int:
@@ -345,7 +255,7 @@ class Explainer(abc.ABC):
         per_copy = max(plan.info.activation_size, 1)
         return int(np.clip(self.ACTIVATIONS_PER_PASS // per_copy, 32, 1024))
 
-    EAGER_CALLS: ClassVar[int] = 2
+    EAGER_CALLS: ClassVar[int] = _functions.EAGER_CALLS
     """Calls of a function (per input signature and target kind) run eagerly before it is traced.
 
     Tracing a graph costs tens of milliseconds per model call it contains, and the first
@@ -361,11 +271,7 @@ class Explainer(abc.ABC):
 
         At most :attr:`MAX_FUNCTIONS` are kept (the least recently used goes first).
         """
-        if key in self._functions:
-            self._functions.move_to_end(key)
-            return self._functions[key]
-        calls = self._calls.pop(key, 0)
-        if calls == 0 and callable(key[1]) and not isinstance(key[1], tuple):
+        if self._functions.is_new(key) and callable(key[1]) and not isinstance(key[1], tuple):
             self._callable_keys += 1
             if self._callable_keys == 4:
                 warnings.warn(
@@ -373,19 +279,14 @@ class Explainer(abc.ABC):
                     f"graph each time (slow). Define the function once and pass the same object.",
                     stacklevel=4,
                 )
-        if eager and calls < self.EAGER_CALLS:
-            self._calls[key] = calls + 1
-            while len(self._calls) > self.MAX_FUNCTIONS:
-                self._calls.popitem(last=False)
-            return run_eagerly(body)
-        self.trace_count += 1
-        function = tf.function(body, autograph=False).get_concrete_function(*specs)
+        return self._functions.get(
+            key, body, specs, eager_calls=self.EAGER_CALLS if eager else 0, on_trace=self._check_graph
+        )
+
+    def _check_graph(self, function: Any) -> None:
+        """Called on each new traced function (the modified-ReLU methods check their graph)."""
         if self.modified_relus:
             warn_unreached(function.graph, self.method)
-        self._functions[key] = function
-        while len(self._functions) > self.MAX_FUNCTIONS:
-            self._functions.popitem(last=False)
-        return function
 
     @staticmethod
     def _input_specs(plan: Plan) -> list[tf.TensorSpec]:

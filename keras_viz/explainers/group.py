@@ -17,17 +17,16 @@ from typing import Any
 import tensorflow as tf
 
 from keras_viz import targets as targets_lib
-from keras_viz._inputs import Batch
+from keras_viz._functions import FunctionCache
+from keras_viz._inputs import Batch, check_batch_size
 from keras_viz._model import LayerRecorder
 from keras_viz.backprop import relu_override, warn_unreached
+from keras_viz.explainers._call import ExplainerCall, Explanation
 from keras_viz.explainers.base import (
     Explainer,
-    ExplainerCall,
-    Explanation,
     ForwardPass,
     Plan,
     SinglePassExplainer,
-    run_eagerly,
 )
 
 
@@ -56,7 +55,7 @@ class ExplainerGroup:
             raise ValueError("`explainers` must all explain the same model.")
         self.model = model
         self.explainers = explainers
-        self.batch_size = batch_size or min(e.batch_size for e in explainers)
+        self.batch_size = min(e.batch_size for e in explainers) if batch_size is None else check_batch_size(batch_size)
         first = next((e for e in explainers if isinstance(e, SinglePassExplainer)), None)
         self._shared = [
             i
@@ -66,9 +65,12 @@ class ExplainerGroup:
         ]
         if len(self._shared) < 2:
             self._shared = []
-        self._functions: dict[tuple, Any] = {}
-        self._calls: dict[tuple, int] = {}  # eager runs so far, per key (see Explainer.EAGER_CALLS)
-        self.trace_count = 0
+        self._functions = FunctionCache()  # eager first, then traced (see Explainer.EAGER_CALLS)
+
+    @property
+    def trace_count(self) -> int:
+        """How many shared graphs were traced."""
+        return self._functions.trace_count
 
     def __call__(self, inputs: Any, targets: targets_lib.TargetSpec = None) -> list[Any]:
         return [e.maps for e in self.explain(inputs, targets)]
@@ -124,19 +126,14 @@ class ExplainerGroup:
         eager = all(m._runs_eagerly(p) for m, p in zip(members, member_plans)) and (
             flipped is None or member_plans[0].logits is not None
         )
-        if key in self._functions:
-            function = self._functions[key]
-        elif eager and self._calls.get(key, 0) < min(m.EAGER_CALLS for m in members):  # as Explainer._compiled
-            self._calls[key] = self._calls.get(key, 0) + 1
-            function = run_eagerly(body)
-        else:
-            self.trace_count += 1
-            specs = [*Explainer._input_specs(member_plans[0]), tf.TensorSpec((None,), tf.int32)]
-            function = tf.function(body, autograph=False).get_concrete_function(*specs)
-            if any(m.modified_relus for m in members):
-                warn_unreached(function.graph, "+".join(m.method for m in members if m.modified_relus))
-            self._functions[key] = function
-            self._calls.pop(key, None)
+        modified = [m.method for m in members if m.modified_relus]
+        function = self._functions.get(
+            key,
+            body,
+            [*Explainer._input_specs(member_plans[0]), tf.TensorSpec((None,), tf.int32)],
+            eager_calls=min(m.EAGER_CALLS for m in members) if eager else 0,
+            on_trace=(lambda f: warn_unreached(f.graph, "+".join(modified))) if modified else None,
+        )
         classes = Explainer._class_array(member_plans[0], batch)
         maps, used, scores, other_scores = function(*batch.inputs, classes)
         used, scores = used.numpy(), scores.numpy()

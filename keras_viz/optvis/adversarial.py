@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_viz import targets as targets_lib
-from keras_viz._inputs import Inputs
+from keras_viz._inputs import Inputs, check_batch_size
 from keras_viz._model import ModelInfo, logits_of
 from keras_viz.optvis._checks import check_choice, check_int, check_positive, check_seed, check_value_range
 from keras_viz.optvis._graph import checked_model
@@ -180,7 +180,7 @@ def adversarial(
     )
     value_range = check_value_range(value_range)
     seed = check_seed(seed)
-    batch_size = check_int(batch_size, "batch_size", 1)
+    batch_size = check_batch_size(batch_size)
     data = Inputs(images, model, argument="images")
     if data.dataset is not None or len(data.arrays) != 1:
         raise ValueError(

@@ -23,9 +23,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_viz._inputs import Inputs, pack
+from keras_viz._inputs import Inputs, check_batch_size, pack
 from keras_viz._model import iter_layers, shared_model_info
-from keras_viz.optvis._checks import check_int
 from keras_viz.optvis._graph import ObjectiveReader, check_objective, checked_model
 from keras_viz.optvis.objectives import Objective
 
@@ -131,7 +130,7 @@ def score(model: keras.Model, objective: Objective, images: Any, *, batch_size: 
     """
     model = checked_model(model)
     objective = check_objective(objective)
-    batch_size = check_int(batch_size, "batch_size", 1)
+    batch_size = check_batch_size(batch_size)
     inputs = Inputs(images, model, argument="images")
     if inputs.dataset is not None:
         raise TypeError("`images` must be arrays here, not a tf.data.Dataset.")

@@ -18,10 +18,10 @@ import numpy as np
 import tensorflow as tf
 
 from keras_viz._checks import check_int, check_number
+from keras_viz._functions import FunctionCache
 from keras_viz._inputs import Inputs, pack
 from keras_viz._model import LayerRecorder, check_backend, check_model, find_layer, layer_path, single_tensor
 from keras_viz.activations import FeatureMaps
-from keras_viz.explainers.base import Explainer, run_eagerly
 from keras_viz.views._readers import layer_reader
 from keras_viz.views._topk import RunningTopK
 
@@ -115,9 +115,12 @@ class CodesAndOutputs:
         self.path = layer_path(self.model, self.layer)
         self.pool = _check_pool(pool)
         self.batch_size = check_int(batch_size, "batch_size")
-        self._functions: dict[tuple, Any] = {}
-        self._calls: dict[tuple, int] = {}
-        self.trace_count = 0
+        self._functions = FunctionCache()
+
+    @property
+    def trace_count(self) -> int:
+        """Graphs traced so far."""
+        return self._functions.trace_count
 
     def __call__(self, data: Any) -> tuple[np.ndarray, list[np.ndarray]]:
         """``(codes (N, D) float32, [output (N, ...) per model output])`` for ``data``."""
@@ -135,8 +138,6 @@ class CodesAndOutputs:
 
     def _function(self, batch, structure):
         key = tuple((a.shape[1:], a.dtype.str) for a in batch.inputs)
-        if key in self._functions:
-            return self._functions[key]
         count, reduce = len(batch.inputs), _pooling(self.pool)
 
         def body(*inputs):
@@ -146,14 +147,8 @@ class CodesAndOutputs:
             code = reduce(tf.cast(single_tensor(recorder.output(self.layer), f"Layer {self.layer.name!r}"), tf.float32))
             return [code, *tf.nest.flatten(outputs)]
 
-        calls = self._calls.get(key, 0)
-        if calls < Explainer.EAGER_CALLS:
-            self._calls[key] = calls + 1
-            return run_eagerly(body)
         specs = [tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype)) for a in batch.inputs]
-        self._functions[key] = tf.function(body, autograph=False).get_concrete_function(*specs)
-        self.trace_count += 1
-        return self._functions[key]
+        return self._functions.get(key, body, specs)
 
 
 # --------------------------------------------------------------------------- 2-D maps

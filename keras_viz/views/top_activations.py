@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_viz._inputs import Inputs
+from keras_viz._inputs import Inputs, check_batch_size
 from keras_viz._model import LayerRecorder, check_backend, check_model, find_layer, layer_path, single_tensor
 from keras_viz.backprop import backward_rule, relu_override
 from keras_viz.views._readers import cached, layer_reader
@@ -98,12 +98,6 @@ def _check_k(k: Any) -> int:
     return int(k)
 
 
-def _check_batch_size(batch_size: Any) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive int; received batch_size={batch_size!r}")
-    return int(batch_size)
-
-
 def _check_channels(channels: Any, available: int | None) -> np.ndarray | None:
     if channels is None:
         return None
@@ -167,7 +161,7 @@ def top_activations(
     check_backend()
     model = check_model(model)
     k = _check_k(k)
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_batch_size(batch_size)
     target = find_layer(model, layer)
     path = layer_path(model, target)
     chosen = _check_channels(channels, _layer_channels(model, target))
@@ -259,7 +253,7 @@ def _field(model, target, batch) -> ReceptiveField:
     shapes = [a.shape[1:] for a in batch.inputs]
     single = len(shapes) == 1
     return cached(
-        model, ("receptive_field", id(target), target.name, tuple(map(tuple, shapes))),
+        model, ("receptive_field", target, tuple(map(tuple, shapes))),
         lambda: receptive_field(model, target, input_shape=shapes[0] if single else None),
     )
 
@@ -304,6 +298,7 @@ def guided_patches(model: keras.Model, data: Any, top: TopActivations, *, batch_
     Returns:
         ``(C, k, *rf_size, channels_in)`` float32 (zero outside the input).
     """
+    batch_size = check_batch_size(batch_size)
     if top.receptive_field is None:
         raise ValueError("`top` has no receptive field (a layer without spatial axes): no patches to explain.")
     field = top.receptive_field

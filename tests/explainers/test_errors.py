@@ -178,7 +178,7 @@ def test_multi_output_needs_output_argument(model_zoo):
 
 
 @pytest.mark.parametrize("make, error, message", [
-    (lambda m: kv.Saliency(m, batch_size=0), ValueError, r"`batch_size` must be a positive int; received 0"),
+    (lambda m: kv.Saliency(m, batch_size=0), ValueError, r"`batch_size` must be a positive int; received batch_size=0"),
     (lambda m: kv.Saliency(m, reduce="median"), ValueError, r"`reduce`='median' is not one of"),
     (lambda m: kv.SmoothGrad(m, samples=0), ValueError, r"`samples` must be a positive int; received 0"),
     (lambda m: kv.SmoothGrad(m, noise_level=-1.0), ValueError, r"`noise_level` must be a non-negative number"),
