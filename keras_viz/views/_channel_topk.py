@@ -51,32 +51,40 @@ def empty_peaks() -> Peaks:
 
 def merge_peaks(state: Peaks, activation: tf.Tensor, k: int) -> Peaks:
     """Merges the next batch of the stream, ``activation (B, *spatial, C)``, into ``state``."""
-    channels = tf.shape(activation)[-1]
-    batch = tf.shape(activation)[0]
-    flat = tf.reshape(activation, [batch, -1, channels])  # (B, P, C)
+    batch, *spatial, channels = _sizes(activation)
+    points = int(np.prod(spatial)) if all(isinstance(n, int) for n in spatial) else tf.reduce_prod(spatial)
+    flat = tf.reshape(activation, [batch, points, channels])
     maxima = tf.transpose(tf.reduce_max(flat, axis=1))  # (C, B)
     kept = tf.shape(state.values)[1]
     rows = lambda t: tf.broadcast_to(t, [channels, kept])  # noqa: E731  the empty state has one row
-    batch_indices = state.count + tf.range(tf.cast(batch, tf.int64))
+    batch_indices = tf.broadcast_to(state.count + tf.range(tf.cast(batch, tf.int64)), [channels, batch])
     candidates = tf.concat([rows(state.values), maxima], axis=1)  # kept entries first: they win ties
     values, picks = tf.math.top_k(candidates, k=tf.minimum(k, kept + batch))
-    indices = tf.gather(tf.concat([rows(state.indices), tf.broadcast_to(batch_indices, [channels, batch])], 1), picks, batch_dims=1)
+    indices = tf.gather(tf.concat([rows(state.indices), batch_indices], 1), picks, batch_dims=1)
     positions = tf.gather(tf.concat([rows(state.positions), tf.zeros([channels, batch], tf.int64)], 1), picks, batch_dims=1)
     newcomers = tf.where(picks >= kept)  # (n, 2): channel, column
     samples = tf.cast(tf.gather_nd(picks, newcomers) - kept, tf.int64)
-    found = _first_argmax(flat, samples, newcomers[:, 0])
+    found = _first_argmax(flat, samples, newcomers[:, 0], points, channels)
     positions = tf.tensor_scatter_nd_update(positions, newcomers, found)
     return Peaks(values, indices, positions, tf.shape(activation)[1:], state.count + tf.cast(batch, tf.int64))
 
 
-def _first_argmax(flat: tf.Tensor, samples: tf.Tensor, channels: tf.Tensor) -> tf.Tensor:
-    """``(n,)`` int64 flat position of the first maximum of ``flat[samples[i], :, channels[i]]``.
+def _sizes(tensor: tf.Tensor) -> list:
+    """Each axis' size: a Python int where the static shape knows it (the graph folds what
+    depends on it), else a scalar tensor."""
+    dynamic = tf.shape(tensor)
+    return [size if size is not None else dynamic[axis] for axis, size in enumerate(tensor.shape.as_list())]
+
+
+def _first_argmax(flat: tf.Tensor, samples: tf.Tensor, channels: tf.Tensor, points, width) -> tf.Tensor:
+    """``(n,)`` int64 flat position of the first maximum of ``flat[samples[i], :, channels[i]]``
+    (``flat`` is ``(B, points, width)``).
 
     One gather of the ``n`` maps from the flattened batch (never the whole batch
     transposed); TensorFlow's CPU and GPU argmax kernels return the first maximum on ties.
     """
-    size = tf.cast(tf.shape(flat), tf.int64)  # (B, P, C)
-    first = samples * size[1] * size[2] + channels  # flat index of each map's point 0
-    index = first[:, None] + tf.range(size[1])[None, :] * size[2]  # (n, P)
+    points, width = (tf.cast(n, tf.int64) for n in (points, width))
+    first = samples * points * width + channels  # flat index of each map's point 0
+    index = first[:, None] + tf.range(points)[None, :] * width  # (n, points)
     maps = tf.gather(tf.reshape(flat, [-1]), index)
     return tf.argmax(maps, axis=1, output_type=tf.int64)
