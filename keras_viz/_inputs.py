@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_viz._checks import check_int
+from keras_viz._dataset_iteration import elements
 from keras_viz._model import declared_inputs
 
 _SINGLE = object()  # structure marker: the model takes one tensor
@@ -28,10 +29,18 @@ class Batch:
     inputs: list[np.ndarray]
     labels: np.ndarray | None
     offset: int  # index of the first sample within the whole call
+    # The same inputs as the tensors a dataset gave (not split, same dtypes), if so: a
+    # compiled function fed these skips copying the arrays back into tensors.
+    tensors: list[tf.Tensor] | None = None
 
     @property
     def size(self) -> int:
         return int(self.inputs[0].shape[0])
+
+    @property
+    def feed(self) -> list[Any]:
+        """The inputs to feed a compiled function: the dataset's own tensors where possible."""
+        return self.inputs if self.tensors is None else self.tensors
 
 
 def check_batch_size(batch_size: Any, argument: str = "batch_size") -> int:
@@ -223,18 +232,20 @@ class Inputs:
                 yield Batch([a[start : start + batch_size] for a in self.arrays], None, start)
             return
         offset = 0
-        for element in self.dataset:
+        for element in elements(self.dataset):  # no wait for the iterator's teardown
             x, labels = self._split_element(element)
             if self.structure is None:
                 self.structure, _ = self._split_structure(x)
-            arrays = [self._check_array(a, i) for i, a in enumerate(_flat(x))]
+            flat = _flat(x)
+            arrays = [self._check_array(a, i) for i, a in enumerate(flat)]
             self._check_counts(arrays)
             if labels is not None:
                 labels = np.asarray(labels)
+            tensors = flat if arrays[0].shape[0] <= batch_size and _same_tensors(flat, arrays) else None
             for start in range(0, arrays[0].shape[0], batch_size):
                 part = [a[start : start + batch_size] for a in arrays]
                 part_labels = None if labels is None else labels[start : start + batch_size]
-                yield Batch(part, part_labels, offset)
+                yield Batch(part, part_labels, offset, tensors)
                 offset += part[0].shape[0]
         if offset == 0:
             raise ValueError(f"`{self.argument}` is an empty dataset.")
@@ -280,3 +291,8 @@ def _booleans(array: np.ndarray, name: str) -> np.ndarray:
 
 def _flat(x: Any) -> list[Any]:
     return tf.nest.flatten(x)
+
+
+def _same_tensors(values: list[Any], arrays: list[np.ndarray]) -> bool:
+    """Whether ``values`` are dense tensors holding exactly ``arrays`` (validation cast nothing)."""
+    return all(isinstance(v, tf.Tensor) and v.dtype.as_numpy_dtype == a.dtype for v, a in zip(values, arrays))

@@ -90,6 +90,10 @@ class FeatureMaps:
             layer's float32 output; it may return a tensor or a tuple/list of tensors.
             Dataset views use it to reduce a layer to what they keep (per-channel
             maxima, pooled codes) before anything leaves the graph.
+        fold: optional ``fold(state, values) -> state`` for :meth:`scan`: merges one
+            batch's (transformed) ``values``, a list with one entry per layer, into a
+            running ``state`` (a nest of tensors) inside the compiled pass. A running
+            top-k kept this way costs no copy to the host per batch.
 
     Example:
         >>> maps = kv.FeatureMaps(model, ["conv1", "backbone/conv5"])(images)
@@ -103,6 +107,7 @@ class FeatureMaps:
         *,
         batch_size: int = 32,
         transform: Callable[[tf.Tensor], Any] | None = None,
+        fold: Callable[[Any, list[Any]], Any] | None = None,
     ):
         check_backend()
         self.model = check_model(model)
@@ -112,8 +117,11 @@ class FeatureMaps:
         self.names = [layer if isinstance(layer, str) else layer_path(model, l) for layer, l in zip(layers, self.layers)]
         if transform is not None and not callable(transform):
             raise TypeError(f"`transform` must be a function of a tensor or None; received {transform!r}")
+        if fold is not None and not callable(fold):
+            raise TypeError(f"`fold` must be a function (state, values) -> state or None; received {fold!r}")
         self.batch_size = check_batch_size(batch_size)
         self.transform = transform
+        self.fold = fold
         self._functions = FunctionCache()
 
     EAGER_CALLS: ClassVar[int] = _functions.EAGER_CALLS
@@ -142,34 +150,81 @@ class FeatureMaps:
         for batch, values in self._stream(inputs, argument):
             yield batch, dict(zip(self.names, values))
 
+    def scan(self, inputs: Any, initial: Any, argument: str = "inputs") -> Iterator[tuple[Batch, Any]]:
+        """Yields ``(batch, state)``: the running state after each batch, merged by ``fold``.
+
+        ``state`` starts as ``initial`` (a nest of arrays or tensors; each batch may change
+        the shapes, not the ranks or dtypes) and stays a nest of tensors where TensorFlow
+        computed them: nothing is copied to the host unless the caller reads it. The forward
+        pass, ``transform`` and ``fold`` run as one compiled function per batch.
+        """
+        if self.fold is None:
+            raise ValueError("`scan` needs a `fold` function; this FeatureMaps was built without one.")
+        data = Inputs(inputs, self.model, argument=argument, forward=True)
+        eager = _short(data, self.batch_size)
+        state = tf.nest.map_structure(tf.convert_to_tensor, initial)
+        signature = tuple((t.shape.rank, t.dtype.name) for t in tf.nest.flatten(state))
+        for batch in data.batches(self.batch_size):
+            function = self._function(batch, data.structure, eager, state, signature)
+            state = tf.nest.pack_sequence_as(state, function(*batch.feed, *tf.nest.flatten(state)))
+            yield batch, state
+
     def _stream(self, inputs: Any, argument: str = "inputs") -> Iterator[tuple[Batch, list[Any]]]:
         data = Inputs(inputs, self.model, argument=argument, forward=True)
+        eager = _short(data, self.batch_size)
         for batch in data.batches(self.batch_size):
-            function = self._function(batch, data.structure)
-            outputs = function(*batch.inputs)
+            function = self._function(batch, data.structure, eager)
+            outputs = function(*batch.feed)
             yield batch, tf.nest.map_structure(lambda t: t.numpy(), list(outputs))
 
-    def _function(self, batch, structure):
-        """The forward pass for this input signature: eager for its first calls, then traced
-        (:class:`keras_viz._functions.FunctionCache`)."""
+    def _outputs(self, inputs: list[tf.Tensor], structure: Any) -> list[Any]:
+        """The (transformed) float32 outputs of the layers during one forward pass."""
+        recorder = LayerRecorder(self.layers)
+        with recorder.active():
+            self.model(pack(structure, inputs), training=False)
+        outputs = [
+            tf.cast(single_tensor(recorder.output(layer), f"Layer {layer.name!r}"), tf.float32)
+            for layer in self.layers
+        ]
+        if self.transform is not None:
+            outputs = [self.transform(output) for output in outputs]
+        return outputs
+
+    def _function(self, batch, structure, eager, state=None, signature=None):
+        """The forward pass for this input signature (and, for :meth:`scan`, the fold into
+        ``state`` whose ranks and dtypes are ``signature``): when ``eager``, run eagerly for
+        its first calls, then traced (:class:`keras_viz._functions.FunctionCache`)."""
         key = tuple((a.shape[1:], a.dtype.str) for a in batch.inputs)
+        if state is not None:  # any shapes of the same ranks: one trace while the state grows
+            key = ("scan", key, signature)
         count = len(batch.inputs)
 
-        def body(*inputs):
-            recorder = LayerRecorder(self.layers)
-            with recorder.active():
-                self.model(pack(structure, list(inputs[:count])), training=False)
-            outputs = [
-                tf.cast(single_tensor(recorder.output(layer), f"Layer {layer.name!r}"), tf.float32)
-                for layer in self.layers
-            ]
-            if self.transform is not None:
-                outputs = [self.transform(output) for output in outputs]
-            return outputs
+        def body(*arguments):
+            outputs = self._outputs(list(arguments[:count]), structure)
+            if state is None:
+                return outputs
+            previous = tf.nest.pack_sequence_as(state, list(arguments[count:]))
+            return tf.nest.flatten(self.fold(previous, outputs))
 
         # Token-id inputs keep their integer dtype.
         specs = [tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype)) for a in batch.inputs]
-        return self._functions.get(key, body, specs, eager_calls=self.EAGER_CALLS)
+        if state is not None:
+            specs += [tf.TensorSpec([None] * t.shape.rank, t.dtype) for t in tf.nest.flatten(state)]
+        return self._functions.get(key, body, specs, eager_calls=self.EAGER_CALLS if eager else 0)
+
+
+def _short(data: Inputs, batch_size: int) -> bool:
+    """Whether a stream has at most :attr:`keras_viz.Explainer.EAGER_CALLS` batches, so that
+    running them eagerly may save the trace. A longer stream (or a dataset of unknown length)
+    is traced at once: it would be traced at its third batch anyway, and each eager batch
+    costs several graph batches."""
+    if data.count is not None:
+        batches = -(-data.count // batch_size)
+    else:
+        batches = int(data.dataset.cardinality())  # elements may yet be split: at least this many
+        if batches < 0:  # infinite or unknown
+            return False
+    return batches <= _functions.EAGER_CALLS
 
 
 def feature_map_grid(

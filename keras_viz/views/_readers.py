@@ -37,13 +37,19 @@ _LOCK = threading.Lock()
 
 
 def layer_reader(
-    model: keras.Model, layer: keras.layers.Layer, *, batch_size: int, transform: Callable[[Any], Any], key: Hashable
+    model: keras.Model,
+    layer: keras.layers.Layer,
+    *,
+    batch_size: int,
+    transform: Callable[[Any], Any] | None,
+    key: Hashable,
+    fold: Callable[..., Any] | None = None,
 ) -> FeatureMaps:
     """A reader of ``layer`` whose traced functions are shared by every call with the same ``key``.
 
-    ``key`` must describe ``transform`` completely (its kind and parameters).
+    ``key`` must describe ``transform`` and ``fold`` completely (their kind and parameters).
     """
-    reader = FeatureMaps(model, [layer], batch_size=batch_size, transform=transform)
+    reader = FeatureMaps(model, [layer], batch_size=batch_size, transform=transform, fold=fold)
     reader._functions = cached(model, ("reader", layer, key), FunctionCache)
     return reader
 

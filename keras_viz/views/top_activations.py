@@ -7,14 +7,15 @@ et al., CVPR 2014, Figure 4; Zeiler & Fergus 2014). Each image counts once per c
 at the position where the channel is largest in it; the patch is the input crop of that
 unit's receptive field (:mod:`keras_viz.views.receptive_field`).
 
-The dataset is streamed: every batch is reduced inside the compiled forward pass to one
-maximum and its position per (image, channel), merged into a running top-k, and dropped,
-so memory does not grow with the number of inputs.
+The dataset is streamed: inside the compiled forward pass, every batch is reduced to one
+maximum per (image, channel) and merged into a running top-k held as tensors
+(:mod:`keras_viz.views._channel_topk`), then dropped, so memory does not grow with the
+number of inputs. Per batch only the top-k's stream indices leave the graph (to keep the
+inputs whose patches are cropped at the end), and nothing at all with ``patches=False``.
 """
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 from collections.abc import Sequence
 from typing import Any
@@ -23,11 +24,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_viz._checks import check_indices, check_int
 from keras_viz._inputs import Inputs, check_batch_size
 from keras_viz._model import LayerRecorder, check_backend, check_model, find_layer, layer_path, single_tensor
 from keras_viz.backprop import backward_rule, relu_override
+from keras_viz.views._channel_topk import Peaks, empty_peaks, merge_peaks
 from keras_viz.views._readers import cached, layer_reader
-from keras_viz.views._topk import RunningTopK
 from keras_viz.views.receptive_field import ReceptiveField, receptive_field
 
 __all__ = ["TopActivations", "guided_patches", "top_activations"]
@@ -65,53 +67,27 @@ class TopActivations:
         return int(self.values.shape[1])
 
 
-def _channel_peaks(channels: np.ndarray | None, k: int):
-    """The in-graph reduction of a batch: per channel, its ``k`` best samples.
+def _select(channels: np.ndarray | None):
+    """The in-graph transform of the layer's output: the chosen channels."""
 
-    Per (sample, channel) the maximum and its first flat position; then per channel the
-    ``k`` samples with the largest maxima (``tf.math.top_k`` puts the lower index first on
-    ties, so no sample that belongs to the stream's top-k is dropped here).
-    """
+    def select(activation: tf.Tensor) -> tf.Tensor:
+        available = activation.shape[-1]
+        if channels is None:
+            return activation
+        if channels.min() < 0 or channels.max() >= available:
+            raise ValueError(f"`channels`={channels.tolist()} is out of range: the layer has {available} channels.")
+        return tf.gather(activation, channels, axis=-1)
 
-    def peaks(activation: tf.Tensor):
-        shape = activation.shape.as_list()[1:]
-        if channels is not None and (channels.min() < 0 or channels.max() >= shape[-1]):
-            raise ValueError(f"`channels`={channels.tolist()} is out of range: the layer has {shape[-1]} channels.")
-        if channels is not None:
-            activation = tf.gather(activation, channels, axis=-1)
-        batch = tf.shape(activation)[0]
-        flat = tf.reshape(activation, [batch, -1, activation.shape[-1]])
-        # TensorFlow's CPU and GPU argmax kernels return the first maximum on ties.
-        first = tf.argmax(flat, axis=1, output_type=tf.int32)
-        maxima = tf.reduce_max(flat, axis=1)
-        best, samples = tf.math.top_k(tf.transpose(maxima), k=tf.minimum(k, batch))  # (C, k)
-        where = tf.gather(tf.transpose(first), samples, batch_dims=1)
-        # The layer's (static) shape without the batch axis, so the caller needs no probe.
-        return best, samples, where, tf.constant(shape, tf.int32)
-
-    return peaks
+    return select
 
 
-def _check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"`k` must be a positive int; received k={k!r}")
-    return int(k)
+def _fold(k: int):
+    """The in-graph merge of a batch into the running top-k of each channel's peaks."""
 
+    def fold(state: Peaks, outputs: list[tf.Tensor]) -> Peaks:
+        return merge_peaks(state, outputs[0], k)
 
-def _check_channels(channels: Any, available: int | None) -> np.ndarray | None:
-    if channels is None:
-        return None
-    if isinstance(channels, (int, np.integer)) and not isinstance(channels, bool):
-        channels = [channels]
-    try:
-        array = np.asarray(list(channels))
-    except TypeError:
-        raise TypeError(f"`channels` must be a list of channel indices or None; received {channels!r}") from None
-    if array.ndim != 1 or array.size == 0 or array.dtype.kind not in "iu":
-        raise ValueError(f"`channels` must be a non-empty list of ints; received {channels!r}")
-    if available is not None and (array.min() < 0 or array.max() >= available):
-        raise ValueError(f"`channels`={channels!r} is out of range: the layer has {available} channels.")
-    return array.astype(np.int32)
+    return fold
 
 
 def _layer_channels(model: keras.Model, layer: keras.layers.Layer) -> int | None:
@@ -160,93 +136,100 @@ def top_activations(
     """
     check_backend()
     model = check_model(model)
-    k = _check_k(k)
+    k = check_int(k, "k")
     batch_size = check_batch_size(batch_size)
     target = find_layer(model, layer)
     path = layer_path(model, target)
-    chosen = _check_channels(channels, _layer_channels(model, target))
+    chosen = check_indices(channels, "channels", _layer_channels(model, target))
     reader = layer_reader(
-        model, target, batch_size=batch_size, transform=_channel_peaks(chosen, k),
+        model, target, batch_size=batch_size, transform=_select(chosen), fold=_fold(k),
         key=("peaks", k, None if chosen is None else tuple(int(c) for c in chosen)),
     )
 
+    kept: _StreamedInputs | _ArrayInputs | None = None
     field: ReceptiveField | None = None
-    spatial: tuple[int, ...] | None = None
-    running: RunningTopK | None = None
-    positions = kept = None
-    for batch, values in reader.stream(data, argument="data"):
-        best, samples, where, layer_shape = values[path]
-        if running is None:  # the first batch fixes the shapes
-            shape = (None, *(int(n) for n in layer_shape))
-            spatial = shape[1:-1]
-            if chosen is None:
-                chosen = np.arange(shape[-1], dtype=np.int32)
-            elif chosen.max() >= shape[-1]:
-                raise ValueError(f"`channels`={channels!r} is out of range: the layer has {shape[-1]} channels.")
-            running = RunningTopK(len(chosen), k)
-            positions = np.zeros((len(chosen), k, len(spatial)), np.int64)
-            if patches:
-                field = _field(model, target, batch) if spatial else None
-                kept = _KeptInputs(field.input_index if field is not None else 0)
-        rows, slots, picks = running.update(best, batch.offset + samples, count=batch.size)
-        if rows.size:
-            columns = samples[rows, picks]
-            flat = where[rows, picks]
-            positions[rows, slots] = np.stack(np.unravel_index(flat, spatial), axis=-1) if spatial else flat[:, None][:, :0]
-            if kept is not None:
-                kept.update(batch, running.evicted, batch.offset + columns)
-    order = running.order()
-    grid = np.arange(running.rows)[:, None]
-    indices = running.indices[grid, order]
+    for batch, state in reader.scan(data, empty_peaks(), argument="data"):
+        if patches and kept is None:  # the first batch tells the layer's shape
+            if len(state.shape.numpy()) > 1:
+                field = _field(model, target, batch)
+            source = field.input_index if field is not None else 0
+            kept = _StreamedInputs(source) if isinstance(data, tf.data.Dataset) else _ArrayInputs(source)
+        if kept is not None:
+            kept.update(batch, state)
+    peaks = Peaks(*(t.numpy() for t in state))
+    spatial = tuple(int(n) for n in peaks.shape[:-1])
+    if chosen is None:
+        chosen = np.arange(int(peaks.shape[-1]), dtype=np.int32)
+    positions = np.stack(np.unravel_index(peaks.positions, spatial), axis=-1) if spatial else peaks.positions[..., None][..., :0]
     return TopActivations(
         layer=path,
         channels=chosen,
-        values=running.values[grid, order].astype(np.float32),
-        indices=indices,
-        positions=positions[grid, order],
-        patches=None if kept is None else kept.crops(indices, positions[grid, order], field, pad_value),
+        values=peaks.values,
+        indices=peaks.indices,
+        positions=positions.astype(np.int64),
+        patches=None if kept is None else _patches(kept, peaks.indices, positions, field, pad_value),
         receptive_field=field,
-        count=running.count,
+        count=int(peaks.count),
     )
 
 
-class _KeptInputs:
-    """The inputs that some channel's top-k currently holds, each stored once, reference-counted.
+class _StreamedInputs:
+    """The inputs of a dataset that some channel's top-k currently holds, each stored once.
 
     Cropping when an input enters a top-k would copy a patch per (channel, entry); many
     entries are evicted again, and deep layers have patches larger than the input. Keeping
-    each input once and cropping the final top-k at the end copies far less, and memory
-    stays bounded by ``channels x k`` inputs.
+    each input once and cropping the final top-k at the end copies far less. Inputs no
+    longer held are dropped whenever the store exceeds twice the ``channels x k`` entries,
+    so memory stays bounded by about ``2 x channels x k`` inputs.
     """
 
     def __init__(self, source: int):
         self.source = source
         self.images: dict[int, np.ndarray] = {}
-        self.references: collections.Counter[int] = collections.Counter()
 
-    def update(self, batch, evicted: np.ndarray, entered: np.ndarray) -> None:
+    def update(self, batch, state: Peaks) -> None:
+        """Stores the inputs of ``batch`` that the running top-k now holds."""
+        indices = state.indices.numpy()
+        entered = np.unique(indices[indices >= batch.offset])
+        inputs = batch.inputs[self.source]
         for index in entered.tolist():
-            self.references[index] += 1
-            if index not in self.images:
-                self.images[index] = np.array(batch.inputs[self.source][index - batch.offset])
-        for index in evicted.tolist():
-            if index < 0:
-                continue
-            self.references[index] -= 1
-            if self.references[index] == 0:
-                del self.references[index], self.images[index]
+            self.images[index] = np.array(inputs[index - batch.offset])
+        if len(self.images) > 2 * indices.size:
+            held = set(np.unique(indices).tolist())
+            self.images = {index: image for index, image in self.images.items() if index in held}
 
-    def crops(self, indices, positions, field, pad_value) -> np.ndarray:
-        """``(C, k, *patch, channels_in)``: the receptive-field crop of each final entry."""
-        order = sorted(self.images)
-        lookup = {index: i for i, index in enumerate(order)}
-        stacked = np.stack([self.images[index] for index in order])
-        rows = np.vectorize(lookup.__getitem__, otypes=[np.int64])(indices)
-        if field is None:
-            return stacked[rows].astype(np.float32)
-        return _crop(stacked, field, rows.ravel(), positions.reshape(-1, field.rank), pad_value).reshape(
-            *indices.shape, *field.size, *stacked.shape[1 + field.rank :]
-        )
+    def stack(self, indices: np.ndarray) -> np.ndarray:
+        """The inputs at stream positions ``indices`` (sorted, unique), stacked."""
+        return np.stack([self.images[index] for index in indices.tolist()])
+
+
+class _ArrayInputs:
+    """Inputs given as arrays are in memory already: each batch is kept as a view (no copy,
+    nothing read back from the graph while streaming) and the top inputs are picked at the end."""
+
+    def __init__(self, source: int):
+        self.source = source
+        self.batches: list[np.ndarray] = []
+
+    def update(self, batch, state: Peaks) -> None:
+        self.batches.append(batch.inputs[self.source])
+
+    def stack(self, indices: np.ndarray) -> np.ndarray:
+        size = len(self.batches[0])  # every batch but the last has this size
+        return np.stack([self.batches[index // size][index % size] for index in indices.tolist()])
+
+
+def _patches(kept, indices, positions, field, pad_value) -> np.ndarray:
+    """``(C, k, *patch, channels_in)``: the receptive-field crop of each final entry (the
+    whole input without a field)."""
+    held = np.unique(indices)
+    stacked = kept.stack(held)
+    rows = np.searchsorted(held, indices)
+    if field is None:
+        return stacked[rows].astype(np.float32)
+    return _crop(stacked, field, rows.ravel(), positions.reshape(-1, field.rank), pad_value).reshape(
+        *indices.shape, *field.size, *stacked.shape[1 + field.rank :]
+    )
 
 
 def _field(model, target, batch) -> ReceptiveField:
@@ -259,28 +242,21 @@ def _field(model, target, batch) -> ReceptiveField:
 
 
 def _crop(images, field, rows, positions, pad_value) -> np.ndarray:
-    """The receptive-field windows at ``positions`` of ``images[rows]``, in one gather.
+    """The receptive-field windows at ``positions`` of ``images[rows]``, ``pad_value`` outside.
 
-    The images are padded once with ``pad_value`` by as much as any field of the layer
-    reaches outside the input, so every window is a plain slice of the padded images.
+    One slice per distinct position, copied for all its entries at once: at most one per
+    unit of the layer's output, and far fewer than entries in deep layers, whose windows
+    are large (and reach far beyond the input). No padded copy of the images is made.
     """
-    size = np.asarray(field.size)
-    stride, offset = np.asarray(field.stride), np.asarray(field.offset)
-    extent, units = np.asarray(field.input_shape), np.asarray(field.output_shape)
-    before = np.maximum(-offset, 0)
-    after = np.maximum(offset + (units - 1) * stride + size - extent, 0)
-    padded = images.astype(np.float32)
-    if before.any() or after.any():
-        width = [(0, 0), *zip(before, after), *[(0, 0)] * (images.ndim - 1 - field.rank)]
-        padded = np.pad(padded, width, constant_values=pad_value)
-    starts = offset + positions * stride + before  # (n, rank), in the padded images
-    rank = field.rank
-    index = [rows.reshape(-1, *[1] * rank)]
-    for axis in range(rank):
-        shape = [-1] + [1] * rank
-        shape[1 + axis] = size[axis]
-        index.append((starts[:, axis, None] + np.arange(size[axis])).reshape(shape))
-    return padded[tuple(index)]
+    patches = np.full((len(rows), *field.size, *images.shape[1 + field.rank :]), pad_value, np.float32)
+    distinct, group = np.unique(positions, axis=0, return_inverse=True)
+    order = np.argsort(group.ravel(), kind="stable")
+    for position, members in zip(distinct, np.split(order, np.cumsum(np.bincount(group.ravel()))[:-1])):
+        full = field.region(position, clip=False)
+        clipped = field.region(position)
+        into = tuple(slice(c0 - f0, c1 - f0) for (f0, _), (c0, c1) in zip(full, clipped))
+        patches[(members, *into)] = images[(rows[members], *(slice(c0, c1) for c0, c1 in clipped))]
+    return patches
 
 
 # --------------------------------------------------------------------------- guided backprop

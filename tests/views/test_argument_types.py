@@ -28,6 +28,8 @@ MAPS = np.random.default_rng(1).uniform(size=(6, 8, 8))
 
 
 CALLS = {
+    "top_activations k": lambda m, v: kv.top_activations(m, X, "conv", k=v),
+    "top_activations batch_size": lambda m, v: kv.top_activations(m, X, "conv", batch_size=v),
     "embeddings batch_size": lambda m, v: kv.embeddings(m, X, "gap", batch_size=v),
     "nearest_neighbors k": lambda m, v: kv.nearest_neighbors(m, X[:2], X, "gap", k=v),
     "dissect batch_size": lambda m, v: kv.dissect(m, X, SEGMENTATION, "conv", batch_size=v),

@@ -56,6 +56,21 @@ def test_values_indices_positions_equal_brute_force(setup, batch_size):
     assert top.count == N and top.layer == "c2" and list(top.channels) == [0, 1, 2, 3, 4]
 
 
+@pytest.mark.parametrize("batch_size", [1, 3, 16])
+def test_ties_go_to_the_earlier_input_and_the_first_position(batch_size):
+    """Integer inputs and weights give exact ties (and a ReLU gives all-zero channels)."""
+    model = keras.Sequential([keras.Input((5, 5, 1)), layers.Conv2D(3, 2, activation="relu", name="conv")])
+    kernel = np.stack([np.ones((2, 2)), -np.ones((2, 2)), np.eye(2)], axis=-1)[:, :, None, :]
+    model.get_layer("conv").set_weights([kernel.astype(np.float32), np.array([0.0, -1.0, 0.0], np.float32)])
+    x = np.random.default_rng(3).integers(0, 2, size=(40, 5, 5, 1)).astype(np.float32)
+    top = kv.top_activations(model, x, "conv", k=6, batch_size=batch_size)
+    values, indices, positions = _brute_force(kv.FeatureMaps(model, ["conv"])(x)["conv"], 6)
+    np.testing.assert_array_equal(top.values, values)
+    np.testing.assert_array_equal(top.indices, indices)
+    np.testing.assert_array_equal(top.positions, positions)
+    np.testing.assert_array_equal(top.indices[1], np.arange(6))  # channel 1 is zero everywhere
+
+
 def test_patches_are_the_receptive_field_crops_padded_at_borders(setup):
     model, x, maps = setup
     top = kv.top_activations(model, x, "c2", k=4, pad_value=-9.0)
@@ -80,6 +95,8 @@ def test_dataset_and_channel_subset_and_nested_layer(setup):
     np.testing.assert_array_equal(top.positions, positions)
     np.testing.assert_allclose(top.values, values, rtol=1e-6)
     assert list(top.channels) == [3, 1]
+    from_arrays = kv.top_activations(model, x, "backbone/c1", channels=[3, 1], k=5, batch_size=7)
+    np.testing.assert_array_equal(top.patches, from_arrays.patches)  # inputs kept while streaming
 
 
 def test_layer_without_spatial_axes_keeps_whole_inputs(setup):
@@ -112,6 +129,23 @@ def test_guided_patches_are_zero_outside_the_input_and_match_guided_backprop(set
     np.testing.assert_allclose(guided[c, r], full, rtol=1e-4, atol=1e-6)
 
 
+def test_a_long_stream_is_traced_at_once_and_a_short_one_at_its_third_call(monkeypatch):
+    """Eager runs (Explainer.EAGER_CALLS) only pay off for short streams; they are counted
+    across calls, so a view called again on a short stream is traced like an explainer."""
+    import keras_viz._functions as functions
+
+    eager = []
+    run_eagerly = functions.run_eagerly
+    monkeypatch.setattr(functions, "run_eagerly", lambda body: eager.append(1) or run_eagerly(body))
+    model = keras.Sequential([keras.Input((6, 6, 1)), layers.Conv2D(2, 3, name="conv")])
+    x = np.random.default_rng(0).normal(size=(12, 6, 6, 1)).astype(np.float32)
+    kv.top_activations(model, x, "conv", k=2, batch_size=4)  # 3 batches
+    assert eager == []
+    for expected in (1, 2, 2):  # one batch per call: eager twice, then the traced graph
+        kv.top_activations(model, x[:3], "conv", k=2, batch_size=4, channels=[1])
+        assert len(eager) == expected
+
+
 def test_memory_stays_bounded_on_a_long_stream():
     """20k inputs through a running top-k: Python/NumPy memory does not grow with the stream."""
     keras.utils.set_random_seed(0)
@@ -142,8 +176,10 @@ def test_memory_stays_bounded_on_a_long_stream():
     [
         ({"k": 0}, ValueError, r"`k` must be a positive int; received k=0"),
         ({"batch_size": 0}, ValueError, r"`batch_size` must be a positive int"),
-        ({"channels": [7]}, ValueError, r"`channels`=\[7\] is out of range: the layer has 5 channels"),
-        ({"channels": "a"}, ValueError, r"`channels` must be a non-empty list of ints"),
+        ({"channels": [7]}, ValueError, r"`channels`=\[7\] holds 7, out of range: the layer has 5 channel"),
+        ({"channels": []}, ValueError, r"`channels` must be a non-empty list of ints"),
+        ({"channels": "a"}, TypeError, r"`channels` must be a list of ints"),
+        ({"k": 1.0}, TypeError, r"`k` must be a positive int"),
         ({"layer": "nope"}, ValueError, r"Unknown layer 'nope'"),
     ],
 )
