@@ -37,6 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_viz._checks import check_indices, check_int, check_number
+from keras_viz._functions import FunctionCache
 from keras_viz._inputs import Inputs
 from keras_viz._model import check_backend, check_model, find_layer, layer_path
 from keras_viz.activations import FeatureMaps
@@ -160,15 +161,15 @@ class _Readers:
     """The compiled passes of one model's layer, shared by every :func:`dissect` call.
 
     The units, thresholds and input size are graph variables set before each pass, so one
-    trace serves every call. ``functions`` are :class:`FeatureMaps` function tables; they
+    trace serves every call. ``*_functions`` are :class:`FeatureMaps` function caches; they
     hold the model's variables, not the model, so the cache does not keep a model alive.
     """
 
     units: tf.Variable  # int32 (U,); empty: every channel
     thresholds: tf.Variable  # float32 (U,)
     size: tf.Variable  # int32 (2,): the input's (H, W)
-    maxima_functions: dict = dataclasses.field(default_factory=dict)
-    fired_functions: dict = dataclasses.field(default_factory=dict)
+    maxima_functions: FunctionCache = dataclasses.field(default_factory=FunctionCache)
+    fired_functions: FunctionCache = dataclasses.field(default_factory=FunctionCache)
     channels: int | None = None  # the layer's channel count, once seen
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 

@@ -105,11 +105,11 @@ def test_passes_are_traced_once_per_model_and_layer_and_do_not_keep_the_model(sm
     model = keras.Model(inputs, layers.Conv2D(3, 3, name="conv")(inputs))
     first = kv.dissect(model, images, segmentation, "conv", concepts=kinds, quantile=0.9, batch_size=7)
     entry = dissection._READERS[model]["conv"]
-    traced = {**entry.maxima_functions}, {**entry.fired_functions}
+    traced = entry.maxima_functions.values(), entry.fired_functions.values()
     assert len(traced[0]) == len(traced[1]) == 1  # 5 batches: traced at the third
     second = kv.dissect(model, images[:21], segmentation[:21], "conv", concepts=kinds, quantile=0.5, units=[2, 0],
                         batch_size=7)
-    assert entry.maxima_functions == traced[0] and entry.fired_functions == traced[1]
+    assert entry.maxima_functions.values() == traced[0] and entry.fired_functions.values() == traced[1]
     assert list(second.units) == [2, 0] and first.iou.shape == (3, 3)
     # The variables fed to the shared graph are set per call: equal to a fresh (uncached) run.
     alone = kv.dissect(model, images[:21], segmentation[:21], "conv", concepts=kinds, quantile=0.5, units=[0])
