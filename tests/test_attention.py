@@ -411,6 +411,31 @@ def test_rollout_equals_a_hand_computation_on_two_layers():
     np.testing.assert_allclose(fuse_heads(layer1, "max")[0, 1], [0.6, 0.6, 0.0])  # heads [.6 .4 0], [.4 .6 0]
 
 
+def test_pointer_task_answer_and_the_rollout_of_its_classifier_are_self_attention():
+    """The pointer task's label is the letter after its one marker; its classifier's two
+    blocks are captured as self-attention and rolled out in order (the gallery's rollout)."""
+    from keras_viz.attention_demo import (
+        POINTER_MARK, build_pointer_classifier, make_pointer_task, pointer_tokens,
+    )
+
+    tokens, labels, answer = make_pointer_task(64, length=7, letters=5, seed=3)
+    assert tokens.shape == (64, 7) and np.all(tokens[:, 0] == 0)
+    assert np.all((tokens == POINTER_MARK).sum(axis=1) == 1)
+    marks = np.argmax(tokens == POINTER_MARK, axis=1)
+    np.testing.assert_array_equal(answer, marks + 1)
+    np.testing.assert_array_equal(labels, tokens[np.arange(64), answer] - 2)
+    assert labels.min() >= 0 and labels.max() < 5
+    assert pointer_tokens(tokens[0])[0] == "[cls]" and "#" in pointer_tokens(tokens[0])
+    with pytest.raises(ValueError, match="`length`"):
+        make_pointer_task(4, length=3)
+    model = build_pointer_classifier(7, 5, dim=8, heads=2)
+    maps = kv.AttentionMaps(model)(tokens[:4])
+    assert list(maps) == ["block_1_attention", "block_2_attention"]
+    assert maps.kinds == {"block_1_attention": "self", "block_2_attention": "self"}
+    expected = kv.attention_rollout([maps["block_1_attention"], maps["block_2_attention"]])
+    np.testing.assert_allclose(kv.attention_rollout(maps), expected, rtol=1e-6)
+
+
 def test_rollout_guards_fully_masked_rows_and_checks_shapes():
     masked = np.array([[0.5, 0.5, 0.0], [0.0, 0.0, 0.0], [0.5, 0.5, 0.0]])  # row 1: a masked query
     with np.errstate(all="raise"):
