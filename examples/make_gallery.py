@@ -64,7 +64,9 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory() as scratch:
             start = time.perf_counter()
             _load(path).main(["--out", scratch, *(["--fast"] if args.fast else [])])
-            for png in sorted(pathlib.Path(scratch).rglob("*.png")):
+            # the figures only: files a run writes below its folder (TensorBoard logs, a
+            # projector sprite) are not gallery pictures
+            for png in sorted(pathlib.Path(scratch).glob("*.png")):
                 shrink(png, pathlib.Path(args.out) / png.name, args.max_width)
             print(f"{path.stem}: {time.perf_counter() - start:.1f} s")
     return 0
