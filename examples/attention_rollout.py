@@ -1,13 +1,13 @@
 """Attention rollout of a two-block text classifier: where the information of [cls] comes from.
 
-Seed 004's attention part, for a model whose right answer is known: a tiny Transformer encoder
+Reading attention in a model whose right answer is known (the lecture notes' attention figures): a tiny Transformer encoder
 reads ``[cls]`` and nine tokens, one of which is a ``#`` marker, and names the letter right after
 the marker from its ``[cls]`` position (``kv.attention_demo.train_pointer_classifier``). One
 attention layer cannot do this; the rollout (Abnar & Zuidema 2020) multiplies the layers'
 head-averaged attention, with the residual connections as ``0.5·A + 0.5·I``, into how much each
 input token flows into each position at the top. For every held-out sequence the figure shows
 block 1's and block 2's attention, the rollout (the answer position outlined in red in the
-``[cls]`` row) and, as strips, the rollout's ``[cls]`` row (without ``[cls]`` itself) beside
+``[cls]`` row of block 2 and of the rollout) and, as strips, the rollout's ``[cls]`` row (without ``[cls]`` itself) beside
 Integrated Gradients per token.
 
     python examples/attention_rollout.py [--fast] [--out DIR]
@@ -42,15 +42,15 @@ def main(argv=None) -> list[str]:
     for i in range(SHOWN):
         tokens, answer = info["tokens"][i], int(info["answer"][i])
         marked = [answer] + [None] * (len(tokens) - 1)  # only the [cls] row has a known answer
-        matrices = [
+        matrices = [  # the answer is outlined where [cls] can reach it: block 2 and the rollout
             render.attention_heatmap(kv.attention.fuse_heads(maps[name][i]), tokens, tokens, vmax=1.0, cell=22,
-                                     title=name.replace("_", " "), expected=marked)
+                                     title=name.replace("_", " "), expected=marked if name != "block_1_attention" else None)
             for name in ("block_1_attention", "block_2_attention")
         ]
         matrices.append(render.attention_heatmap(rollout[i], tokens, tokens, vmax=None, cell=22,
                                                  title="rollout", expected=marked))
         flow = rollout[i, 0].copy()
-        flow[0] = 0.0  # [cls]'s own residual share dwarfs the rest; the strip shows the other tokens
+        flow[0] = 0.0  # [cls]'s own share (its residual path) is left out: the strip compares the other tokens
         strips = render.grid([
             render.token_heatmap(tokens, flow, title="[cls] rollout from the other tokens", width=420),
             render.token_heatmap(tokens, attributions[i], title=f"IG of '{tokens[answer]}'", width=420),

@@ -52,6 +52,22 @@ def check_batch_size(batch_size: Any, argument: str = "batch_size") -> int:
     return check_int(batch_size, argument)
 
 
+def structure_key(structure: Any) -> Any:
+    """A hashable description of an input structure (single, list or dict keys).
+
+    Part of every key of a traced function: the function packs its flat inputs with the
+    structure it was traced for, and a dict is flattened in sorted-key order while a list
+    keeps its own, so equal flat shapes do not make two structures interchangeable.
+    """
+    if structure is _SINGLE:
+        return "single"
+    if isinstance(structure, dict):
+        return ("dict", tuple(sorted(map(str, structure))))
+    if isinstance(structure, (list, tuple)):
+        return ("list", len(structure))
+    return "single"
+
+
 def pack(structure: Any, flat: list[Any]) -> Any:
     """Rebuilds the user's input structure from a flat list."""
     if structure is _SINGLE:

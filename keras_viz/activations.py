@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from keras_viz import _functions, render
 from keras_viz._functions import FunctionCache
-from keras_viz._inputs import Batch, Inputs, check_batch_size, pack
+from keras_viz._inputs import Batch, Inputs, check_batch_size, pack, structure_key
 from keras_viz._model import (
     LayerRecorder,
     ModelInfo,
@@ -58,10 +58,7 @@ def spatial_layers(model: keras.Model, sample: Any, *, limit: int | None = None)
 def _probe(model: keras.Model, sample: Any) -> ModelInfo:
     """The model's shared probe (:func:`keras_viz._model.shared_model_info`) for ``sample``'s signature."""
     flat = [np.asarray(a) for a in tf.nest.flatten(sample)]
-    kind = ("dict", tuple(sorted(map(str, sample)))) if isinstance(sample, dict) else (
-        ("list", len(flat)) if isinstance(sample, (list, tuple)) else "single"
-    )
-    signature = (kind, tuple((a.shape[1:], a.dtype.str) for a in flat))
+    signature = (structure_key(sample), tuple((a.shape[1:], a.dtype.str) for a in flat))
     return shared_model_info(
         model, signature, lambda: tf.nest.map_structure(lambda a: tf.constant(np.asarray(a)[:1]), sample)
     )
@@ -194,7 +191,7 @@ class FeatureMaps:
         """The forward pass for this input signature (and, for :meth:`scan`, the fold into
         ``state`` whose ranks and dtypes are ``signature``): when ``eager``, run eagerly for
         its first calls, then traced (:class:`keras_viz._functions.FunctionCache`)."""
-        key = tuple((a.shape[1:], a.dtype.str) for a in batch.inputs)
+        key = (structure_key(structure), tuple((a.shape[1:], a.dtype.str) for a in batch.inputs))
         if state is not None:  # any shapes of the same ranks: one trace while the state grows
             key = ("scan", key, signature)
         count = len(batch.inputs)
@@ -214,7 +211,7 @@ class FeatureMaps:
 
 
 def _short(data: Inputs, batch_size: int) -> bool:
-    """Whether a stream has at most :attr:`keras_viz.Explainer.EAGER_CALLS` batches, so that
+    """Whether a stream has at most :data:`keras_viz._functions.EAGER_CALLS` batches, so that
     running them eagerly may save the trace. A longer stream (or a dataset of unknown length)
     is traced at once: it would be traced at its third batch anyway, and each eager batch
     costs several graph batches."""

@@ -64,7 +64,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_viz._attention_flow import AttentionCall, attention_operands, input_sources
-from keras_viz._inputs import Inputs, check_batch_size, input_names, pack
+from keras_viz._inputs import Inputs, check_batch_size, input_names, pack, structure_key
 from keras_viz._model import (
     check_backend,
     check_model,
@@ -365,7 +365,8 @@ class AttentionMaps:
         for batch in data.batches(self.batch_size):
             function, layout = self._function(batch.inputs, data.structure)
             # Ids out of range would fail inside the graph (CPU) or gather zeros (GPU).
-            check_token_ids(self._vocabularies[_signature(batch.inputs)], batch.inputs, input_names(data.structure, len(batch.inputs)))
+            vocabularies = self._vocabularies[(structure_key(data.structure), _signature(batch.inputs))]
+            check_token_ids(vocabularies, batch.inputs, input_names(data.structure, len(batch.inputs)))
             try:
                 parts.append([t.numpy() for t in function(*batch.inputs)])
             except tf.errors.InvalidArgumentError as error:
@@ -382,7 +383,7 @@ class AttentionMaps:
         return result
 
     def _function(self, arrays: list[np.ndarray], structure: Any):
-        key = _signature(arrays)
+        key = (structure_key(structure), _signature(arrays))
         if key in self._functions:
             return self._functions[key]
         # Which embedding reads which token input (a probe on safe ids), then the ids are

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from keras_viz import targets as targets_lib
-from keras_viz._inputs import Batch, Inputs, pack
+from keras_viz._inputs import Batch, Inputs, pack, structure_key
 
 __all__ = ["ExplainerCall", "Explanation", "structure_key"]
 
@@ -97,11 +97,3 @@ class ExplainerCall:
             scores=np.concatenate([p[2] for p in parts]),
         )
 
-
-def structure_key(structure: Any) -> Any:
-    """A hashable description of an input structure (single, list or dict keys)."""
-    if isinstance(structure, dict):
-        return ("dict", tuple(sorted(map(str, structure))))
-    if isinstance(structure, (list, tuple)):
-        return ("list", len(structure))
-    return "single"

@@ -241,7 +241,10 @@ class Explainer(abc.ABC):
             kind = target.trace_key
         else:
             kind = target  # a callable: its own graph
-        return (tuple(plan.shapes), kind, *extra)
+        # The structure too: the function packs its flat inputs as traced, and a dict is
+        # flattened in sorted-key order while a list keeps its own.
+        dtypes = tuple(d.name for d in plan.dtypes) if plan.dtypes is not None else None
+        return (tuple(plan.shapes), kind, structure_key(plan.structure), dtypes, *extra)  # kind second: see _compiled
 
     # -- compiled functions ----------------------------------------------------
 

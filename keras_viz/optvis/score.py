@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_viz._inputs import Inputs, check_batch_size, pack
+from keras_viz._inputs import Inputs, check_batch_size, pack, structure_key
 from keras_viz._model import iter_layers, shared_model_info
 from keras_viz.optvis._graph import ObjectiveReader, check_objective, checked_model
 from keras_viz.optvis.objectives import Objective
@@ -70,17 +70,10 @@ def objective_key(model: keras.Model, objective: Objective) -> Hashable | None:
     return tuple(parts)
 
 
-def _structure_key(structure: Any) -> Hashable:
-    if isinstance(structure, dict):
-        return ("dict", tuple(sorted(map(str, structure))))
-    if isinstance(structure, (list, tuple)):
-        return ("list", len(structure))
-    return "single"
-
 
 def _compiled(model: keras.Model, objective: Objective, inputs: Inputs) -> Any:
     """The traced ``(inputs...) -> (N, K)`` function, from the cache or traced now."""
-    signature = (_structure_key(inputs.structure), tuple((a.shape[1:], a.dtype.str) for a in inputs.arrays))
+    signature = (structure_key(inputs.structure), tuple((a.shape[1:], a.dtype.str) for a in inputs.arrays))
     content = objective_key(model, objective)
     key = None if content is None else (signature, content, tuple(path for path, _ in iter_layers(model)))
     if key is not None:
