@@ -50,3 +50,14 @@ def test_make_gallery_keeps_small_copies(tmp_path):
         assert picture.width <= 200 and picture.mode == "P"
     with pytest.raises(SystemExit):
         gallery.main(["--only", "no_such_example", "--out", str(tmp_path)])
+
+
+def test_readme_gallery_pictures_are_in_the_repository():
+    """Every picture the README shows is committed under docs/gallery (a clean clone has it)."""
+    import re
+
+    root = EXAMPLES_DIR.parent
+    shown = sorted(set(re.findall(r"\(docs/gallery/([\w.-]+\.png)\)", (root / "README.md").read_text())))
+    assert len(shown) >= 20, shown
+    missing = [name for name in shown if not (root / "docs" / "gallery" / name).is_file()]
+    assert not missing, f"README shows pictures that docs/gallery lacks: {missing}"
