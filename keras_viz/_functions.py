@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from keras_viz._intercept import MODEL_LOCK
 
-__all__ = ["EAGER_CALLS", "MAX_FUNCTIONS", "FunctionCache", "run_eagerly"]
+__all__ = ["EAGER_CALLS", "MAX_FUNCTIONS", "FunctionCache", "run_eagerly", "short_stream"]
 
 EAGER_CALLS = 2
 """Calls of a function run eagerly before it is traced, unless its owner says otherwise."""
@@ -40,6 +40,20 @@ def run_eagerly(body: Callable[..., Any]) -> Callable[..., Any]:
             return body(*[tf.convert_to_tensor(a) for a in args])
 
     return call
+
+
+def short_stream(data: Any, batch_size: int) -> bool:
+    """Whether a stream (:class:`keras_viz._inputs.Inputs`) has at most :data:`EAGER_CALLS`
+    batches, so that running them eagerly may save the trace. A longer stream (or a dataset
+    of unknown length) is traced at once: it would be traced at its third batch anyway, and
+    each eager batch costs several graph batches."""
+    if data.count is not None:
+        batches = -(-data.count // batch_size)
+    else:
+        batches = int(data.dataset.cardinality())  # elements may yet be split: at least this many
+        if batches < 0:  # infinite or unknown
+            return False
+    return batches <= EAGER_CALLS
 
 
 class FunctionCache:

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_viz import _functions, render
-from keras_viz._functions import FunctionCache
+from keras_viz._functions import FunctionCache, short_stream
 from keras_viz._inputs import Batch, Inputs, check_batch_size, pack, structure_key
 from keras_viz._model import (
     LayerRecorder,
@@ -158,7 +158,7 @@ class FeatureMaps:
         if self.fold is None:
             raise ValueError("`scan` needs a `fold` function; this FeatureMaps was built without one.")
         data = Inputs(inputs, self.model, argument=argument, forward=True)
-        eager = _short(data, self.batch_size)
+        eager = short_stream(data, self.batch_size)
         state = tf.nest.map_structure(tf.convert_to_tensor, initial)
         signature = tuple((t.shape.rank, t.dtype.name) for t in tf.nest.flatten(state))
         for batch in data.batches(self.batch_size):
@@ -168,7 +168,7 @@ class FeatureMaps:
 
     def _stream(self, inputs: Any, argument: str = "inputs") -> Iterator[tuple[Batch, list[Any]]]:
         data = Inputs(inputs, self.model, argument=argument, forward=True)
-        eager = _short(data, self.batch_size)
+        eager = short_stream(data, self.batch_size)
         for batch in data.batches(self.batch_size):
             function = self._function(batch, data.structure, eager)
             outputs = function(*batch.feed)
@@ -208,20 +208,6 @@ class FeatureMaps:
         if state is not None:
             specs += [tf.TensorSpec([None] * t.shape.rank, t.dtype) for t in tf.nest.flatten(state)]
         return self._functions.get(key, body, specs, eager_calls=self.EAGER_CALLS if eager else 0)
-
-
-def _short(data: Inputs, batch_size: int) -> bool:
-    """Whether a stream has at most :data:`keras_viz._functions.EAGER_CALLS` batches, so that
-    running them eagerly may save the trace. A longer stream (or a dataset of unknown length)
-    is traced at once: it would be traced at its third batch anyway, and each eager batch
-    costs several graph batches."""
-    if data.count is not None:
-        batches = -(-data.count // batch_size)
-    else:
-        batches = int(data.dataset.cardinality())  # elements may yet be split: at least this many
-        if batches < 0:  # infinite or unknown
-            return False
-    return batches <= _functions.EAGER_CALLS
 
 
 def feature_map_grid(

@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_viz._checks import check_int, check_number
-from keras_viz._functions import FunctionCache
+from keras_viz._functions import EAGER_CALLS, FunctionCache, short_stream
 from keras_viz._inputs import Inputs, pack, structure_key
 from keras_viz._model import LayerRecorder, check_backend, check_model, find_layer, layer_path, single_tensor
 from keras_viz.activations import FeatureMaps
@@ -93,9 +93,10 @@ class CodesAndOutputs:
 
     What :class:`~keras_viz.callbacks.EmbeddingCallback` needs at every export: the codes of
     ``layer`` (pooled as in :func:`embeddings`) and the predictions, read during the same
-    pass of the model instead of running it twice. The pass runs eagerly for its first
-    :attr:`keras_viz.Explainer.EAGER_CALLS` batches, then as one traced graph per input
-    signature, kept by this object.
+    pass of the model instead of running it twice. Inputs of at most
+    :data:`keras_viz._functions.EAGER_CALLS` batches run eagerly for the first calls, then
+    as one traced graph per input structure and signature, kept by this object; longer
+    inputs are traced at once (as :class:`~keras_viz.FeatureMaps` does).
 
     Args:
         model: any Keras model.
@@ -124,11 +125,12 @@ class CodesAndOutputs:
 
     def __call__(self, data: Any) -> tuple[np.ndarray, list[np.ndarray]]:
         """``(codes (N, D) float32, [output (N, ...) per model output])`` for ``data``."""
-        inputs = Inputs(data, self.model, argument="data")
+        inputs = Inputs(data, self.model, argument="data", forward=True)
+        eager = short_stream(inputs, self.batch_size)
         codes: list[np.ndarray] = []
         outputs: list[list[np.ndarray]] = []
         for batch in inputs.batches(self.batch_size):
-            code, *outs = self._function(batch, inputs.structure)(*batch.inputs)
+            code, *outs = self._function(batch, inputs.structure, eager)(*batch.feed)
             codes.append(code.numpy())
             outputs.append([o.numpy() for o in outs])
         if not codes:
@@ -136,7 +138,7 @@ class CodesAndOutputs:
         return (np.concatenate(codes).astype(np.float32, copy=False),
                 [np.concatenate(parts) for parts in zip(*outputs)])
 
-    def _function(self, batch, structure):
+    def _function(self, batch, structure, eager: bool):
         key = (structure_key(structure), tuple((a.shape[1:], a.dtype.str) for a in batch.inputs))
         count, reduce = len(batch.inputs), _pooling(self.pool)
 
@@ -148,7 +150,7 @@ class CodesAndOutputs:
             return [code, *tf.nest.flatten(outputs)]
 
         specs = [tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype)) for a in batch.inputs]
-        return self._functions.get(key, body, specs)
+        return self._functions.get(key, body, specs, eager_calls=EAGER_CALLS if eager else 0)
 
 
 # --------------------------------------------------------------------------- 2-D maps

@@ -84,7 +84,7 @@ def test_embedding_callback_reads_codes_and_predictions_in_one_compiled_pass(tmp
     callback.set_model(model)
     CountingDense.calls = 0
     codes, (outputs,) = callback._codes_and_outputs()
-    assert CountingDense.calls == 3  # 3 batches: two eager passes, then one trace; no second pass for predictions
+    assert CountingDense.calls == 1  # 3 batches: traced at once (longer than EAGER_CALLS); no second pass for predictions
     np.testing.assert_allclose(codes, kv.embeddings(model, x_test, "gap"), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(outputs, model.predict(x_test, verbose=0), rtol=1e-5, atol=1e-6)
     CountingDense.calls = 0
