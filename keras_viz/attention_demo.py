@@ -102,6 +102,20 @@ class LearnedQueries(layers.Layer):
         return {**super().get_config(), "count": self.count, "dim": self.dim}
 
 
+def _fit(
+    model: keras.Model, x: np.ndarray, y: np.ndarray, epochs: int, learning_rate: float, *,
+    batch_size: int = 64, from_logits: bool = True, verbose: int = 0, callbacks: list | None = None,
+) -> None:
+    """Adam with a cosine-decayed step size and sparse cross-entropy: how every model here trains."""
+    steps = epochs * math.ceil(len(x) / batch_size)
+    model.compile(
+        keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(learning_rate, steps)),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
+        metrics=["accuracy"],
+    )
+    model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks or [])
+
+
 # --------------------------------------------------------------------------- reversal
 
 
@@ -157,14 +171,7 @@ def train_reversal_transformer(
     source, target = make_reversal_task(samples or (1024 if fast else 6000), length, vocabulary, seed)
     test_source, test_target = make_reversal_task(256, length, vocabulary, seed + 1)
     model = build_reversal_transformer(length, vocabulary)
-    epochs = epochs or (3 if fast else 25)
-    steps = epochs * math.ceil(len(source) / 64)
-    model.compile(
-        keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-2, steps)),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    model.fit(source, target, batch_size=64, epochs=epochs, verbose=verbose, callbacks=callbacks or [])
+    _fit(model, source, target, epochs or (3 if fast else 25), 1e-2, verbose=verbose, callbacks=callbacks)
     predictions = np.argmax(model.predict(test_source, verbose=0), axis=-1)
     info = {
         "source": test_source,
@@ -249,14 +256,7 @@ def train_pointer_classifier(
     source, labels, _ = make_pointer_task(samples or (1024 if fast else 8000), length, letters, seed)
     test, test_labels, answer = make_pointer_task(256, length, letters, seed + 1)
     model = build_pointer_classifier(length, letters)
-    epochs = epochs or (3 if fast else 30)
-    steps = epochs * math.ceil(len(source) / 64)
-    model.compile(
-        keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(3e-3, steps)),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    model.fit(source, labels, batch_size=64, epochs=epochs, verbose=verbose, callbacks=callbacks or [])
+    _fit(model, source, labels, epochs or (3 if fast else 30), 3e-3, verbose=verbose, callbacks=callbacks)
     predictions = np.argmax(model.predict(test, verbose=0), axis=-1)
     info = {
         "source": test,
@@ -306,13 +306,6 @@ def train_patch_attention_model(
     train = datasets.make_shapes(300 if fast else 3000, size=size, seed=seed, classes=classes, noise=0.05)
     test = datasets.make_shapes(32 if fast else 120, size=size, seed=seed + 1, classes=classes, noise=0.05)
     model = build_patch_attention_model(size, len(classes))
-    epochs = 2 if fast else 15
-    steps = epochs * math.ceil(len(train) / 32)
-    model.compile(
-        keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(3e-3, steps)),
-        "sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    model.fit(train.images, train.labels, batch_size=32, epochs=epochs, verbose=verbose)
+    _fit(model, train.images, train.labels, 2 if fast else 15, 3e-3, batch_size=32, from_logits=False, verbose=verbose)
     accuracy = float(model.evaluate(test.images, test.labels, verbose=0, return_dict=True)["accuracy"])
     return model, test, accuracy
