@@ -8,7 +8,7 @@ array, a list or a dict), so single- and multi-input models share one code path.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import keras
@@ -66,6 +66,12 @@ def structure_key(structure: Any) -> Any:
     if isinstance(structure, (list, tuple)):
         return ("list", len(structure))
     return "single"
+
+
+def signature_key(structure: Any, arrays: Sequence[Any]) -> tuple:
+    """What a traced function of these inputs depends on: the structure
+    (:func:`structure_key`) and each flat input's shape without the batch axis and dtype."""
+    return structure_key(structure), tuple((a.shape[1:], a.dtype.str) for a in arrays)
 
 
 def pack(structure: Any, flat: list[Any]) -> Any:

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from keras_viz import _functions, render
 from keras_viz._functions import FunctionCache, short_stream
-from keras_viz._inputs import Batch, Inputs, check_batch_size, pack, structure_key
+from keras_viz._inputs import Batch, Inputs, check_batch_size, pack, signature_key
 from keras_viz._model import (
     LayerRecorder,
     ModelInfo,
@@ -58,7 +58,7 @@ def spatial_layers(model: keras.Model, sample: Any, *, limit: int | None = None)
 def _probe(model: keras.Model, sample: Any) -> ModelInfo:
     """The model's shared probe (:func:`keras_viz._model.shared_model_info`) for ``sample``'s signature."""
     flat = [np.asarray(a) for a in tf.nest.flatten(sample)]
-    signature = (structure_key(sample), tuple((a.shape[1:], a.dtype.str) for a in flat))
+    signature = signature_key(sample, flat)
     return shared_model_info(
         model, signature, lambda: tf.nest.map_structure(lambda a: tf.constant(np.asarray(a)[:1]), sample)
     )
@@ -191,7 +191,7 @@ class FeatureMaps:
         """The forward pass for this input signature (and, for :meth:`scan`, the fold into
         ``state`` whose ranks and dtypes are ``signature``): when ``eager``, run eagerly for
         its first calls, then traced (:class:`keras_viz._functions.FunctionCache`)."""
-        key = (structure_key(structure), tuple((a.shape[1:], a.dtype.str) for a in batch.inputs))
+        key = signature_key(structure, batch.inputs)
         if state is not None:  # any shapes of the same ranks: one trace while the state grows
             key = ("scan", key, signature)
         count = len(batch.inputs)

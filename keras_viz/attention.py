@@ -64,7 +64,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_viz._attention_flow import AttentionCall, attention_operands, input_sources
-from keras_viz._inputs import Inputs, check_batch_size, input_names, pack, structure_key
+from keras_viz._inputs import Inputs, check_batch_size, input_names, pack, signature_key
 from keras_viz._model import (
     check_backend,
     check_model,
@@ -365,7 +365,7 @@ class AttentionMaps:
         for batch in data.batches(self.batch_size):
             function, layout = self._function(batch.inputs, data.structure)
             # Ids out of range would fail inside the graph (CPU) or gather zeros (GPU).
-            vocabularies = self._vocabularies[(structure_key(data.structure), _signature(batch.inputs))]
+            vocabularies = self._vocabularies[signature_key(data.structure, batch.inputs)]
             check_token_ids(vocabularies, batch.inputs, input_names(data.structure, len(batch.inputs)))
             try:
                 parts.append([t.numpy() for t in function(*batch.inputs)])
@@ -383,7 +383,7 @@ class AttentionMaps:
         return result
 
     def _function(self, arrays: list[np.ndarray], structure: Any):
-        key = (structure_key(structure), _signature(arrays))
+        key = signature_key(structure, arrays)
         if key in self._functions:
             return self._functions[key]
         # Which embedding reads which token input (a probe on safe ids), then the ids are
@@ -491,10 +491,6 @@ class _Layout:
             self.kinds[name] = call.kind
             self.query_inputs[name] = input_sources(call.query, placeholders, redirects, memo)
             self.key_inputs[name] = input_sources(call.key, placeholders, redirects, memo)
-
-
-def _signature(arrays: Sequence[np.ndarray]) -> tuple:
-    return tuple((a.shape[1:], a.dtype.str) for a in arrays)
 
 
 def _error_summary(error: tf.errors.OpError) -> str:

@@ -16,9 +16,9 @@ import keras
 import numpy as np
 
 from keras_viz import targets as targets_lib
-from keras_viz._inputs import Batch, Inputs, pack, structure_key
+from keras_viz._inputs import Batch, Inputs, pack
 
-__all__ = ["ExplainerCall", "Explanation", "structure_key"]
+__all__ = ["ExplainerCall", "Explanation"]
 
 
 @dataclasses.dataclass

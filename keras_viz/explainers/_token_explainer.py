@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from keras_viz._inputs import Batch, input_names, pack, structure_key
+from keras_viz._inputs import Batch, input_names, pack, signature_key
 from keras_viz._model import LayerRecorder, find_layer
 from keras_viz.backprop import relu_override
 from keras_viz.explainers._tokens import (
@@ -70,7 +70,7 @@ class TokenSupport:
     def _plan(self, batch: Batch, structure: Any, target: Any) -> Plan:
         # The token plan comes first: it checks the ids against the embeddings' vocabularies
         # before the model (and its shared probe) ever runs on them.
-        key = (structure_key(structure), tuple((a.shape[1:], a.dtype.str) for a in batch.inputs))
+        key = signature_key(structure, batch.inputs)
         first = key not in self._token_plans
         if first:
             self._token_plans[key] = token_plan(self.model, structure, batch.inputs, self.embedding_layer)

@@ -32,7 +32,7 @@ import tensorflow as tf
 from keras_viz import _functions
 from keras_viz import targets as targets_lib
 from keras_viz._functions import FunctionCache
-from keras_viz._inputs import Batch, check_batch_size, pack
+from keras_viz._inputs import Batch, check_batch_size, pack, signature_key, structure_key
 from keras_viz._model import (
     LayerRecorder,
     LogitsSource,
@@ -47,7 +47,7 @@ from keras_viz._model import (
     single_tensor,
 )
 from keras_viz.backprop import backward_rule, relu_override, warn_unreached
-from keras_viz.explainers._call import ExplainerCall, Explanation, structure_key  # noqa: F401 (re-exported)
+from keras_viz.explainers._call import ExplainerCall, Explanation  # noqa: F401 (re-exported)
 from keras_viz.explainers._ops import upsample
 from keras_viz.explainers._tokens import token_refusal
 
@@ -184,7 +184,7 @@ class Explainer(abc.ABC):
 
     def _info(self, batch: Batch, structure: Any) -> ModelInfo:
         """The model's probe for these inputs, shared with every other user of the model."""
-        signature = (structure_key(structure), tuple((a.shape[1:], a.dtype.str) for a in batch.inputs))
+        signature = signature_key(structure, batch.inputs)
         try:
             return shared_model_info(
                 self.model, signature, lambda: pack(structure, [tf.constant(a[:1]) for a in batch.inputs])

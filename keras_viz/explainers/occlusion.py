@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_viz._inputs import Batch, input_names, structure_key
+from keras_viz._inputs import Batch, input_names, signature_key
 from keras_viz._model import LayerRecorder
 from keras_viz.explainers._tokens import check_token_ids, check_token_value, token_vocabularies
 from keras_viz.explainers.base import Explainer, Plan
@@ -89,10 +89,6 @@ def average_drops(drops: np.ndarray, windows: np.ndarray, size: tuple[int, ...],
     return (total / count).astype(np.float32)
 
 
-def _signature(batch: Batch, structure: Any) -> tuple:
-    return structure_key(structure), tuple((a.shape[1:], a.dtype.str) for a in batch.inputs)
-
-
 class Occlusion(Explainer):
     """Occlusion sensitivity (Zeiler & Fergus 2014).
 
@@ -156,7 +152,7 @@ class Occlusion(Explainer):
         # Token ids (and the mask token) are checked against the embeddings' vocabularies
         # before the model runs on them: out of range, the gather fails with a cryptic
         # error on a CPU and silently returns zeros on a GPU.
-        key = _signature(batch, structure)
+        key = signature_key(structure, batch.inputs)
         if key not in self._token_inputs:
             vocabularies = token_vocabularies(self.model, structure, batch.inputs)
             tokens = sorted({i for i, a in enumerate(batch.inputs) if a.dtype.kind in "iu"} | set(vocabularies))
@@ -175,7 +171,7 @@ class Occlusion(Explainer):
 
     def _fills(self, batch: Batch, structure: Any) -> tuple[list[float], list[bool]]:
         """The value written into the patches of each flat input, and which inputs are tokens."""
-        tokens, _ = self._token_inputs[_signature(batch, structure)]
+        tokens, _ = self._token_inputs[signature_key(structure, batch.inputs)]
         if tokens and self.mask_token is None:
             raise ValueError(
                 f"Occlusion of token-id inputs (input(s) {tokens}) needs `mask_token=`: the id "

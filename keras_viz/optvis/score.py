@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_viz._inputs import Inputs, check_batch_size, pack, structure_key
+from keras_viz._inputs import Inputs, check_batch_size, pack, signature_key
 from keras_viz._model import iter_layers, shared_model_info
 from keras_viz.optvis._graph import ObjectiveReader, check_objective, checked_model
 from keras_viz.optvis.objectives import Objective
@@ -73,7 +73,7 @@ def objective_key(model: keras.Model, objective: Objective) -> Hashable | None:
 
 def _compiled(model: keras.Model, objective: Objective, inputs: Inputs) -> Any:
     """The traced ``(inputs...) -> (N, K)`` function, from the cache or traced now."""
-    signature = (structure_key(inputs.structure), tuple((a.shape[1:], a.dtype.str) for a in inputs.arrays))
+    signature = signature_key(inputs.structure, inputs.arrays)
     content = objective_key(model, objective)
     key = None if content is None else (signature, content, tuple(path for path, _ in iter_layers(model)))
     if key is not None:

@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from keras_viz._checks import check_int, check_number
 from keras_viz._functions import EAGER_CALLS, FunctionCache, short_stream
-from keras_viz._inputs import Inputs, pack, structure_key
+from keras_viz._inputs import Inputs, pack, signature_key
 from keras_viz._model import LayerRecorder, check_backend, check_model, find_layer, layer_path, single_tensor
 from keras_viz.activations import FeatureMaps
 from keras_viz.views._readers import layer_reader
@@ -139,7 +139,7 @@ class CodesAndOutputs:
                 [np.concatenate(parts) for parts in zip(*outputs)])
 
     def _function(self, batch, structure, eager: bool):
-        key = (structure_key(structure), tuple((a.shape[1:], a.dtype.str) for a in batch.inputs))
+        key = signature_key(structure, batch.inputs)
         count, reduce = len(batch.inputs), _pooling(self.pool)
 
         def body(*inputs):
